@@ -1,0 +1,119 @@
+"""ur4rec command line: a thin typer app; every command takes gin files and -b bindings, nothing else.
+
+Errors a user can fix (bad gin, bad data) print one paragraph and exit with code 2; ``--debug``
+shows the traceback instead.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="UR4Rec: LLM-augmented reranking through user preference retrieval.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Prepare datasets and show their statistics.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+FILES = typer.Argument(..., help="gin files (paths, or relative to gin/), parsed in order")
+BINDINGS = typer.Option([], "-b", "--binding", help="extra gin binding, e.g. -b \"DATA_DIR='/data/ml-1m'\"")
+DEBUG = typer.Option(False, "--debug", help="show tracebacks instead of one-paragraph errors")
+
+
+def _guard(debug: bool, files: List[str], step: Callable[[], object]) -> object:
+    """Run ``step``; user-fixable errors become a red paragraph and exit code 2."""
+    from ur4rec.config import required_error
+    from ur4rec.errors import UserError
+
+    try:
+        return step()
+    except UserError as err:
+        if debug:
+            raise
+        console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
+    except RuntimeError as err:
+        converted = required_error(err, [Path(f) for f in files])
+        if converted is None or debug:
+            raise
+        console.print(f"[bold red]error:[/bold red] {converted}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def _load(files: List[str], bindings: List[str]):
+    from ur4rec.config import load
+
+    return load(files, bindings)
+
+
+@app.command("list")
+def list_components(kind: Optional[str] = typer.Argument(None, help="only this kind, e.g. backbones"),
+                    debug: bool = DEBUG) -> None:
+    """Print every registered component: kind, gin selector, one-line doc and parameters."""
+    import ur4rec.components  # noqa: F401
+    from ur4rec.registry import all_entries
+
+    entries = _guard(debug, [], lambda: all_entries(kind))
+    table = Table(title="registered components", header_style="bold")
+    for col in ("kind", "gin selector", "description", "parameters"):
+        table.add_column(col)
+    for e in entries:
+        params = ", ".join(f"{n}={d}" for n, d in e.params)
+        table.add_row(e.kind, f"@{e.kind}.{e.name}", e.doc, params)
+    console.print(table)
+
+
+@app.command()
+def run(files: List[str] = FILES, binding: List[str] = BINDINGS, debug: bool = DEBUG) -> None:
+    """Run an experiment (e.g. gin/experiments/quickstart.gin) and print its results table."""
+    def step():
+        from ur4rec.experiment import experiment, experiment_name
+
+        resolved = _load(files, binding)
+        command = "ur4rec run " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        return experiment(experiment_name(resolved), console=console, command=command)
+
+    _guard(debug, files, step)
+
+
+@data_app.command("prepare")
+def data_prepare(files: List[str] = FILES, binding: List[str] = BINDINGS, debug: bool = DEBUG) -> None:
+    """Load the dataset, apply the protocol and cache the prepared copy (reused when inputs are unchanged)."""
+    def step():
+        import time
+
+        from ur4rec.data.pipeline import prepare_data
+
+        _load(files, binding)
+        start = time.perf_counter()
+        data = prepare_data(log=console.log)
+        hit = data.stats["cache"]["hit"]
+        console.print(f"{data.name}: {'reused' if hit else 'prepared'} in {time.perf_counter() - start:.2f}s "
+                      f"-> {data.stats['cache']['path']}")
+
+    _guard(debug, files, step)
+
+
+@data_app.command("stats")
+def data_stats(files: List[str] = FILES, binding: List[str] = BINDINGS, debug: bool = DEBUG) -> None:
+    """Print dataset statistics before and after filtering, split sizes and every dropped row's reason."""
+    def step():
+        from ur4rec.data.pipeline import prepare_data
+        from ur4rec.data.stats import stats_table
+
+        _load(files, binding)
+        console.print(stats_table(prepare_data(log=console.log)))
+
+    _guard(debug, files, step)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+import math
+
+import numpy as np
+import pytest
+
+from ur4rec.evaluation.metrics import per_sample, pessimistic_rank, random_floor
+from ur4rec.evaluation.significance import paired_t_test
+
+
+def test_rank_and_metrics_hand_computed():
+    scores = np.array([[0.9, 0.5, 0.1, 0.7],   # positive col 1: two above it -> rank 3
+                       [0.2, 0.8, 0.3, 0.1]])  # positive col 1: best -> rank 1
+    rank = pessimistic_rank(scores, np.array([1, 1]))
+    assert rank.tolist() == [3, 1]
+    m = per_sample(rank)
+    assert m["MAP@1"].tolist() == [0.0, 1.0]
+    assert m["MAP@5"][0] == pytest.approx(1 / 3)
+    assert m["NDCG@5"][0] == pytest.approx(1 / math.log2(4))
+    assert m["NDCG@1"].tolist() == [0.0, 1.0]
+    assert m["HR@1"].tolist() == [0.0, 1.0] and m["HR@5"].tolist() == [1.0, 1.0]
+    assert m["MRR"][0] == pytest.approx(1 / 3)
+
+
+def test_ties_rank_the_positive_last():
+    scores = np.array([[0.5, 0.5, 0.5, 0.1]])
+    assert pessimistic_rank(scores, np.array([0])).tolist() == [3]
+
+
+def test_constant_scorer_gets_the_worst_rank():
+    scores = np.zeros((5, 100))
+    rank = pessimistic_rank(scores, np.arange(5))
+    assert (rank == 100).all()
+    assert per_sample(rank)["NDCG@20"].sum() == 0.0
+
+
+def test_rank_beyond_cutoff_scores_zero():
+    m = per_sample(np.array([21]))
+    assert all(m[f"{name}@20"][0] == 0 for name in ("MAP", "NDCG", "HR"))
+    assert m["MRR"][0] == pytest.approx(1 / 21)
+
+
+def test_random_floor_matches_uniform_rank():
+    floor = random_floor(100)
+    assert floor["HR@10"] == pytest.approx(0.10)
+    assert floor["MAP@1"] == pytest.approx(0.01)
+    assert floor["MRR"] == pytest.approx(sum(1 / r for r in range(1, 101)) / 100)
+
+
+def test_nan_scores_are_refused():
+    with pytest.raises(ValueError, match="NaN"):
+        pessimistic_rank(np.array([[np.nan, 1.0]]), np.array([0]))
+
+
+def test_paired_t_test():
+    rng = np.random.default_rng(0)
+    a = rng.random(200)
+    assert paired_t_test(a, a) == 1.0
+    assert paired_t_test(a + 0.2 + 0.01 * rng.random(200), a) < 1e-6

@@ -1,0 +1,1 @@
+"""Datasets, the evaluation protocol and the prepared-dataset cache."""

@@ -1,0 +1,1 @@
+"""Metrics, the evaluation harness, significance tests and result tables."""

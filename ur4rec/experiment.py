@@ -1,0 +1,95 @@
+"""The single gin entry point: prepare data, fit each ranker, evaluate on validation and test, report.
+
+Run directories are ``<runs_dir>/<experiment>/<dataset>/seed<k>/`` where ``<experiment>`` is the gin
+file's path under ``gin/experiments`` (so two files never share a folder); each holds the operative
+config, ``metrics.json``, per-sample values (for paired t-tests later) and ``results.md``.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Sequence
+
+import gin
+from rich.console import Console
+
+from ur4rec.config import save_operative
+from ur4rec.data.pipeline import prepare_data
+from ur4rec.data.prepared import PreparedDataset
+from ur4rec.evaluation import report
+from ur4rec.evaluation.harness import EvalResult, evaluate
+from ur4rec.paths import GIN_DIR, REPO_ROOT
+from ur4rec.seeding import seed_everything
+
+
+def experiment_name(files: Sequence[Path]) -> str:
+    """``table2/ml-1m/prm/base`` for gin/experiments/table2/ml-1m/prm/base.gin; the stem otherwise."""
+    first = Path(files[0]).resolve()
+    root = (GIN_DIR / "experiments").resolve()
+    try:
+        return str(first.relative_to(root).with_suffix(""))
+    except ValueError:
+        return first.stem
+
+
+def describe_data(data: PreparedDataset, split: str) -> str:
+    f = data.stats["filtered"]
+    cap = data.stats["eval_samples"]["targets_per_user_cap"]
+    return (f"{data.name} {split} split: {len(data.samples(split)):,} samples from {f['users']:,} users, "
+            f"{f['items']:,} items, {f['interactions']:,} interactions after {data.params['k_core']}-core; "
+            f"{data.n_candidates} candidates each (target + {data.n_candidates - 1} unseen negatives); "
+            f"targets per user: {'all' if cap is None else f'first {cap}'}")
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return (out.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@gin.configurable
+def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_dir: str = "runs",
+               baseline: str = "Popularity", console: Console | None = None, command: str = "") -> dict:
+    """Fit and evaluate ``rankers`` on ``prepare_data()``; returns the metrics written to metrics.json."""
+    console = console or Console()
+    data = prepare_data(log=console.log)
+    run_dir = Path(runs_dir) / name / data.name / f"seed{seed}"
+    save_operative(run_dir)
+    results: dict[str, list[EvalResult]] = {"valid": [], "test": []}
+    for ranker in rankers:
+        seed_everything(seed)
+        start = time.perf_counter()
+        ranker.fit(data, run_dir / ranker.name, seed=seed, console=console)
+        fit_s = time.perf_counter() - start
+        for split in ("valid", "test"):
+            res = evaluate(ranker, data, split)
+            res.save(run_dir / ranker.name / f"{split}_per_sample.npz")
+            results[split].append(res)
+        console.log(f"{ranker.name}: fitted in {fit_s:.1f}s, test NDCG@10 = {results['test'][-1].means()['NDCG@10']:.4f}")
+    save_operative(run_dir)  # again: now it lists every configurable actually called
+    return _write_report(run_dir, data, results, baseline, console, command)
+
+
+def _write_report(run_dir: Path, data: PreparedDataset, results, baseline: str, console: Console, command: str) -> dict:
+    payload = {"dataset": data.name, "dataset_stats": data.stats["filtered"], "protocol": data.params,
+               "machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})",
+               "commit": git_commit(), "command": command, "splits": {}}
+    md = [f"# {run_dir}\n", f"command: `{command}`  \ncommit: {payload['commit']}  \nmachine: {payload['machine']}\n"]
+    for split in ("valid", "test"):
+        table_rows = report.rows(results[split], data.n_candidates, baseline)
+        caption = describe_data(data, split)
+        payload["splits"][split] = {"caption": caption, "rows": table_rows}
+        md.append(f"## {split}\n\n" + report.markdown(table_rows, caption))
+        if split == "test":
+            console.print(report.rich_table(table_rows, f"{run_dir} — {split}", caption))
+    (run_dir / "metrics.json").write_text(json.dumps(payload, indent=2))
+    (run_dir / "results.md").write_text("\n".join(md))
+    console.log(f"wrote {run_dir / 'metrics.json'} and results.md")
+    return payload

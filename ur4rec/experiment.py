@@ -15,6 +15,7 @@ from typing import Sequence
 
 import gin
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ur4rec.config import save_operative
 from ur4rec.data.pipeline import prepare_data
@@ -69,12 +70,19 @@ def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_
         ranker.fit(data, run_dir / ranker.name, seed=seed, console=console)
         fit_s = time.perf_counter() - start
         for split in ("valid", "test"):
-            res = evaluate(ranker, data, split)
+            res = _evaluate_with_progress(ranker, data, split, console)
             res.save(run_dir / ranker.name / f"{split}_per_sample.npz")
             results[split].append(res)
         console.log(f"{ranker.name}: fitted in {fit_s:.1f}s, test NDCG@10 = {results['test'][-1].means()['NDCG@10']:.4f}")
     save_operative(run_dir)  # again: now it lists every configurable actually called
     return _write_report(run_dir, data, results, baseline, console, command)
+
+
+def _evaluate_with_progress(ranker, data: PreparedDataset, split: str, console: Console) -> EvalResult:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"{ranker.name}: scoring {split}", total=len(data.samples(split)))
+        return evaluate(ranker, data, split, progress=lambda n: progress.advance(task, n))
 
 
 def _write_report(run_dir: Path, data: PreparedDataset, results, baseline: str, console: Console, command: str) -> dict:

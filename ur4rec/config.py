@@ -32,7 +32,7 @@ _INCLUDE = re.compile(r"""^\s*include\s+['"]([^'"]+)['"]""")
 def resolve_gin_file(name: str | Path, relative_to: Path | None = None) -> Path:
     """Find a gin file as given, relative to ``relative_to`` or under ``gin/``; None if absent."""
     path = Path(name)
-    candidates = [path] if path.is_absolute() else [Path.cwd() / path, GIN_DIR / path]
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path, GIN_DIR / path, GIN_DIR / "experiments" / path]
     if relative_to is not None and not path.is_absolute():
         candidates.insert(0, relative_to / path)
     for cand in candidates:
@@ -84,7 +84,7 @@ def load(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> list[Path
         try:
             path = resolve_gin_file(name)
         except FileNotFoundError:
-            raise ConfigError(f"gin file {str(name)!r} was not found (looked in the current directory and {GIN_DIR}).") from None
+            raise ConfigError(f"gin file {str(name)!r} was not found (looked in the current directory, {GIN_DIR} and its experiments/ folder).") from None
         _check_includes(path, set())
         resolved.append(path)
         _parse(lambda: gin.parse_config_file(str(path)), str(path))

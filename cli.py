@@ -18,7 +18,8 @@ app = typer.Typer(help="UR4Rec: LLM-augmented reranking through user preference 
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="Prepare datasets and show their statistics.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console()
+# Piped output (CI logs, tee) is not wrapped at 80 columns, so result tables stay readable.
+console = Console(width=None if sys.stdout.isatty() else 150)
 
 FILES = typer.Argument(..., help="gin files (paths, or relative to gin/), parsed in order")
 BINDINGS = typer.Option([], "-b", "--binding", help="extra gin binding, e.g. -b \"DATA_DIR='/data/ml-1m'\"")

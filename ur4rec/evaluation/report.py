@@ -8,7 +8,14 @@ from ur4rec.evaluation.metrics import random_floor
 from ur4rec.evaluation.significance import paired_t_test
 
 SHOWN = ("MAP@1", "MAP@5", "MAP@10", "MAP@20", "NDCG@1", "NDCG@5", "NDCG@10", "NDCG@20", "HR@10", "MRR")
+TERMINAL = SHOWN[:8]  # the paper's columns; files keep all of SHOWN
 TEST_METRIC = "NDCG@10"
+
+
+def format_p(p: float) -> str:
+    """p-value of the paired t-test on NDCG@10; * marks p < 0.05."""
+    text = "<1e-16" if p < 1e-16 else f"{p:.1e}"
+    return text + ("*" if p < 0.05 else "")
 
 
 def rows(results: list[EvalResult], n_candidates: int, baseline: str | None) -> list[dict]:
@@ -27,9 +34,9 @@ def rows(results: list[EvalResult], n_candidates: int, baseline: str | None) -> 
 
 def rich_table(table_rows: list[dict], title: str, caption: str) -> Table:
     table = Table(title=title, caption=caption, header_style="bold", padding=(0, 1))
-    columns = ["ranker", *SHOWN] + sorted({k for r in table_rows for k in r if k.startswith("p vs")})
+    columns = ["ranker", *TERMINAL] + sorted({k for r in table_rows for k in r if k.startswith("p vs")})
     for col in columns:
-        header = col.replace("MAP@", "M@").replace("NDCG@", "N@").replace("p vs ", "p vs\n")
+        header = col.replace("MAP@", "M@").replace("NDCG@", "N@").replace("p vs ", f"p({TEST_METRIC}) vs ")
         table.add_column(header, justify="left" if col == "ranker" else "right", no_wrap=True)
     best = {m: max(r[m] for r in table_rows) for m in SHOWN}
     for r in table_rows:
@@ -39,7 +46,7 @@ def rich_table(table_rows: list[dict], title: str, caption: str) -> Table:
             if v is None:
                 cells.append("")
             elif col.startswith("p vs"):
-                cells.append(f"{v:.1e}" + ("*" if v < 0.05 else ""))
+                cells.append(format_p(v))
             else:
                 cells.append(f"[bold]{v:.3f}[/bold]" if v == best[col] else f"{v:.3f}")
         table.add_row(*cells, style="dim" if r["ranker"].startswith("random floor") else None)
@@ -50,7 +57,7 @@ def markdown(table_rows: list[dict], caption: str) -> str:
     columns = ["ranker", *SHOWN] + sorted({k for r in table_rows for k in r if k.startswith("p vs")})
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in table_rows:
-        cells = [r["ranker"]] + [("" if r.get(c) is None else (f"{r[c]:.1e}" if c.startswith("p vs") else f"{r[c]:.4f}"))
+        cells = [r["ranker"]] + [("" if r.get(c) is None else (format_p(r[c]) if c.startswith("p vs") else f"{r[c]:.4f}"))
                                  for c in columns[1:]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\n{caption}\n"

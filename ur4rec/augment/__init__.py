@@ -1,0 +1,1 @@
+"""How an augment vector reaches a backbone (paper section 3.3): text augmentation here; KAR, UR4Rec beside."""

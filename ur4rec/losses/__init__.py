@@ -1,0 +1,1 @@
+"""Training objectives, one registry (``losses``): recommendation losses here, pre-training ones beside."""

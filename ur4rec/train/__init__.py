@@ -1,0 +1,1 @@
+"""Training loops (supervised reranker training; retriever pre-training and joint training beside)."""

@@ -1,0 +1,57 @@
+"""Collect the Table 2 Base runs of each backbone into one Markdown table (test split, best-validation checkpoint).
+
+Reads runs/table2/<dataset>/<backbone>/<row>/<dataset>/seed<k>/metrics.json (+ training.json) as
+written by `ur4rec run gin/experiments/table2/<dataset>/<backbone>/<row>.gin`.
+Usage: python benchmarks/table2_results.py ml-100k [--row base] [--out benchmarks/results/backbones_table2_ml-100k.md]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+METRICS = ("MAP@1", "MAP@5", "MAP@10", "MAP@20", "NDCG@1", "NDCG@5", "NDCG@10", "NDCG@20")
+ORDER = ("dlcm", "prm", "setrank", "gru4rec", "sasrec")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dataset")
+    parser.add_argument("--row", default="base")
+    parser.add_argument("--runs", default=str(ROOT / "runs"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    header = "| ranker | " + " | ".join(m.replace("MAP", "M").replace("NDCG", "N") for m in METRICS) \
+             + " | p vs Popularity (N@10) | best epoch / run | train samples/s |"
+    lines, fixed, notes = [header, "|" + "---|" * (len(METRICS) + 4)], {}, []
+    for backbone in ORDER:
+        folder = Path(args.runs) / "table2" / args.dataset / backbone / args.row / args.dataset / f"seed{args.seed}"
+        if not (folder / "metrics.json").is_file():
+            lines.append(f"| {backbone} | " + " | ".join("—" for _ in METRICS) + " | not run | | |")
+            continue
+        payload = json.loads((folder / "metrics.json").read_text())
+        rows = {r["ranker"]: r for r in payload["splits"]["test"]["rows"]}
+        for name in ("Popularity", "random floor"):
+            fixed.setdefault(name, rows[name])
+        (model,) = [r for n, r in rows.items() if n not in ("Popularity", "random floor")]
+        training = json.loads(next(folder.glob("*/training.json")).read_text())
+        rate = sum(h["samples/s"] for h in training["history"]) / len(training["history"])
+        p = model.get("p vs Popularity")
+        lines.append(f"| {model['ranker']} | " + " | ".join(f"{model[m]:.4f}" for m in METRICS)
+                     + f" | {p:.1e}{'*' if p is not None and p < 0.05 else ''} | {training['best_epoch'] + 1} / {training['epoch']}"
+                     + f" | {rate:.0f} |")
+        notes.append(f"- {model['ranker']}: `{payload['command']}` (commit {payload['commit']})")
+        caption, machine = payload["splits"]["test"]["caption"], payload["machine"]
+    for name, r in fixed.items():
+        lines.append(f"| {name} | " + " | ".join(f"{r[m]:.4f}" for m in METRICS) + " | | | |")
+    text = "\n".join([f"# Table 2/6 {args.row} rows on {args.dataset} (test split, best validation NDCG@10 checkpoint)", "",
+                      *lines, "", caption, "", f"machine: {machine}", "", *notes]) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

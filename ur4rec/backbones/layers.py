@@ -85,11 +85,13 @@ class UserContext(nn.Module):
 
 
 class PairFeatures(nn.Module):
-    """x_ui = [c_i; u; c_i * u]: the (user, candidate) feature vector the listwise rerankers start from.
+    """x_ui = [c_i; u; c_i * u] with c_i, u layer-normalised: the listwise rerankers' (user, item) features.
 
     DLCM, PRM and SetRank were designed for learning to rank, where each list entry is a
     query-document feature vector; in recommendation the query is the user, so an entry is the
     candidate's (augmented) embedding beside the user context and their element-wise product.
+    Both sides are normalised first: with small initial embeddings the product term (the match)
+    would otherwise start orders of magnitude below the others and learn far more slowly.
     """
 
     def __init__(self, sizes: Sizes, dim: int, aug_dim: int, use_user_id: bool = True):
@@ -97,12 +99,13 @@ class PairFeatures(nn.Module):
         self.items = ItemEmbedding(sizes, dim)
         self.cand_in = CandidateInput(dim, aug_dim)
         self.user_ctx = UserContext(sizes, dim, use_user_id)
+        self.norm_c, self.norm_u = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.out_dim = 3 * dim
 
     def forward(self, batch: Batch) -> torch.Tensor:
         hist = self.items(batch.hist, batch.hist_attrs)  # [B, L, d]
-        u = self.user_ctx(batch.user, hist, batch.hist_mask)  # [B, d]
-        c = self.cand_in(self.items(batch.cand, batch.cand_attrs), batch.augment)  # [B, N, d]
+        u = self.norm_u(self.user_ctx(batch.user, hist, batch.hist_mask))  # [B, d]
+        c = self.norm_c(self.cand_in(self.items(batch.cand, batch.cand_attrs), batch.augment))  # [B, N, d]
         u = u.unsqueeze(1).expand_as(c)  # [B, N, d]
         return torch.cat([c, u, c * u], dim=-1)  # [B, N, 3d]
 

@@ -27,6 +27,41 @@ _FRAME = struct.Struct("<II")  # crc32(payload), len(payload)
 _INITIAL_MAP = 64 << 20  # grows by doubling on MapFullError, so the first size only needs to be modest
 
 
+_ENVS: dict[str, tuple[int, object]] = {}  # resolved path -> (pid that opened it, lmdb.Environment)
+
+
+def _shared_env(path: Path, map_size: int):
+    """The process's environment for ``path``: LMDB allows one per process, so every store object shares it.
+
+    Opened read-write when the folder is writable (read-only stores are enforced by the API), so a
+    reader and a writer in one process can coexist; several processes open their own.
+    """
+    key = str(path.resolve())
+    entry = _ENVS.get(key)
+    if entry is not None and entry[0] == os.getpid():
+        return entry[1]
+    import lmdb
+
+    if entry is not None:
+        # Inherited across fork: py-lmdb refuses a second open of the same files in one process until
+        # the inherited handle is closed. Closing it in the child only unmaps the child's copy and
+        # closes the child's descriptors (LMDB clears reader slots of getpid() only, and fcntl locks
+        # belong to a process), so the parent's environment is untouched.
+        entry[1].close()
+    writable = os.access(path, os.W_OK)
+    env = lmdb.open(str(path), map_size=map_size, readonly=not writable, lock=True, readahead=False,
+                    max_dbs=0, subdir=True)
+    _ENVS[key] = (os.getpid(), env)
+    return env
+
+
+def _close_env(path: Path) -> None:
+    entry = _ENVS.get(str(path.resolve()))
+    if entry is not None and entry[0] == os.getpid():
+        entry[1].close()
+        del _ENVS[str(path.resolve())]
+
+
 class StoreMismatchError(UserError):
     """The store on disk was written for another encoder / dim / dtype / kind than the one opening it."""
 
@@ -70,34 +105,22 @@ class LMDBStore:
         self.header.setdefault("kind", self.kind)
         self.header.setdefault("format", FORMAT)
         self._map_size = map_size
-        self._env = None
-        self._pid = None
         if not readonly:
             self.path.mkdir(parents=True, exist_ok=True)
         elif not (self.path / "data.mdb").is_file():
             raise UserError(f"no store at {self.path} (run `ur4rec generate`/`ur4rec encode` first)")
         self._check_header()
 
-    # ---- environment: opened lazily, reopened in a forked child ------------------------------
+    # ---- environment: one per (files, process), opened lazily, reopened in a forked child -----------
     @property
     def env(self):
-        if self._env is None or self._pid != os.getpid():
-            import lmdb
-
-            # A handle inherited across fork must not be used or closed in the child; drop it.
-            self._env = lmdb.open(str(self.path), map_size=self._map_size, readonly=self.readonly,
-                                  lock=True, readahead=False, max_dbs=0, subdir=True)
-            self._pid = os.getpid()
-        return self._env
+        return _shared_env(self.path, self._map_size)
 
     def close(self) -> None:
-        if self._env is not None and self._pid == os.getpid():
-            self._env.close()
-        self._env = None
+        _close_env(self.path)
 
     def __getstate__(self):  # picklable for spawn-started DataLoader workers
         state = dict(self.__dict__)
-        state["_env"], state["_pid"] = None, None
         return state
 
     def _begin(self, write: bool = False):

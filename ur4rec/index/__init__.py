@@ -1,0 +1,1 @@
+"""FAISS indexes over item vectors: nearest-item search and the preference-item matching check."""

@@ -15,12 +15,27 @@ METRICS = ("MAP@1", "MAP@5", "MAP@10", "MAP@20", "NDCG@1", "NDCG@5", "NDCG@10", 
 ORDER = ("dlcm", "prm", "setrank", "gru4rec", "sasrec")
 
 
+CAPS = ("TRAIN_SAMPLES_PER_EPOCH", "EPOCHS", "PATIENCE", "LR", "BATCH_SIZE", "EMBED_DIM", "HISTORY_LEN",
+        "EVAL_TARGETS_PER_USER")
+
+
+def caps(operative: Path) -> list[str]:
+    """The budget macros as the run actually used them."""
+    found = {}
+    for line in operative.read_text().splitlines():
+        name, _, value = line.partition(" = ")
+        if name in CAPS:
+            found[name] = value
+    return [f"{k}={found[k]}" for k in CAPS if k in found]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset")
     parser.add_argument("--row", default="base")
     parser.add_argument("--runs", default=str(ROOT / "runs"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note", default="", help="a line on how the runs were executed (threads, cores)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     header = "| ranker | " + " | ".join(m.replace("MAP", "M").replace("NDCG", "N") for m in METRICS) \
@@ -39,15 +54,18 @@ def main() -> None:
         training = json.loads(next(folder.glob("*/training.json")).read_text())
         rate = sum(h["samples/s"] for h in training["history"]) / len(training["history"])
         p = model.get("p vs Popularity")
+        shown = "" if p is None else ("<1e-16" if p < 1e-16 else f"{p:.1e}") + ("*" if p < 0.05 else "")
         lines.append(f"| {model['ranker']} | " + " | ".join(f"{model[m]:.4f}" for m in METRICS)
-                     + f" | {p:.1e}{'*' if p is not None and p < 0.05 else ''} | {training['best_epoch'] + 1} / {training['epoch']}"
+                     + f" | {shown} | {training['best_epoch'] + 1} / {training['epoch']}"
                      + f" | {rate:.0f} |")
-        notes.append(f"- {model['ranker']}: `{payload['command']}` (commit {payload['commit']})")
+        notes.append(f"- {model['ranker']}: `{payload['command']}` (commit {payload['commit']}); "
+                     + ", ".join(caps(folder / "operative_config.gin")))
         caption, machine = payload["splits"]["test"]["caption"], payload["machine"]
     for name, r in fixed.items():
         lines.append(f"| {name} | " + " | ".join(f"{r[m]:.4f}" for m in METRICS) + " | | | |")
     text = "\n".join([f"# Table 2/6 {args.row} rows on {args.dataset} (test split, best validation NDCG@10 checkpoint)", "",
-                      *lines, "", caption, "", f"machine: {machine}", "", *notes]) + "\n"
+                      *lines, "", caption, "", f"machine: {machine}" + (f"; {args.note}" if args.note else ""), "",
+                      "Commands, commits and the caps each run used (from its operative config):", "", *notes]) + "\n"
     print(text)
     if args.out:
         Path(args.out).write_text(text)

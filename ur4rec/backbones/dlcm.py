@@ -26,10 +26,9 @@ from ur4rec.backbones.layers import PairFeatures, gru_final_states
 class DLCM(Backbone):
     """GRU over the candidates in reverse initial (popularity) order + local ranking function."""
 
-    def __init__(self, sizes: Sizes, aug_dim: int = 0, dim: int = 64, hidden: int = 64, dropout: float = 0.1,
-                 use_user_id: bool = True):
+    def __init__(self, sizes: Sizes, aug_dim: int = 0, dim: int = 64, hidden: int = 64, dropout: float = 0.1):
         super().__init__(sizes, aug_dim)
-        self.features = PairFeatures(sizes, dim, aug_dim, use_user_id)
+        self.features = PairFeatures(sizes, dim, aug_dim)
         self.input = nn.Linear(self.features.out_dim, hidden)
         self.drop = nn.Dropout(dropout)
         self.gru = nn.GRU(hidden, hidden, batch_first=True)

@@ -69,19 +69,15 @@ class PostNormBlock(nn.Module):
 class UserContext(nn.Module):
     """u = W [E_user[u]; mean(history embeddings)]: the user side of a (user, item) feature vector."""
 
-    def __init__(self, sizes: Sizes, dim: int, use_user_id: bool = True):
+    def __init__(self, sizes: Sizes, dim: int):
         super().__init__()
-        self.users = nn.Embedding(sizes.n_users, dim) if use_user_id else None
-        if self.users is not None:
-            nn.init.normal_(self.users.weight, std=0.02)
-        self.proj = nn.Linear(2 * dim if use_user_id else dim, dim)
+        self.users = nn.Embedding(sizes.n_users, dim)
+        nn.init.normal_(self.users.weight, std=0.02)
+        self.proj = nn.Linear(2 * dim, dim)
 
     def forward(self, user: torch.Tensor, hist_emb: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
         # user [B], hist_emb [B, L, d], hist_mask [B, L] -> [B, d]
-        parts = [masked_mean(hist_emb, hist_mask)]
-        if self.users is not None:
-            parts.insert(0, self.users(user))
-        return self.proj(torch.cat(parts, dim=-1))
+        return self.proj(torch.cat([self.users(user), masked_mean(hist_emb, hist_mask)], dim=-1))
 
 
 class PairFeatures(nn.Module):
@@ -94,11 +90,11 @@ class PairFeatures(nn.Module):
     would otherwise start orders of magnitude below the others and learn far more slowly.
     """
 
-    def __init__(self, sizes: Sizes, dim: int, aug_dim: int, use_user_id: bool = True):
+    def __init__(self, sizes: Sizes, dim: int, aug_dim: int):
         super().__init__()
         self.items = ItemEmbedding(sizes, dim)
         self.cand_in = CandidateInput(dim, aug_dim)
-        self.user_ctx = UserContext(sizes, dim, use_user_id)
+        self.user_ctx = UserContext(sizes, dim)
         self.norm_c, self.norm_u = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.out_dim = 3 * dim
 

@@ -25,9 +25,9 @@ class PRM(Backbone):
     """Transformer encoder over the candidates, with personalised vectors and initial-order positions."""
 
     def __init__(self, sizes: Sizes, aug_dim: int = 0, dim: int = 64, layers: int = 2, heads: int = 2,
-                 dropout: float = 0.1, max_list: int = 512, use_user_id: bool = True):
+                 dropout: float = 0.1, max_list: int = 512):
         super().__init__(sizes, aug_dim)
-        self.features = PairFeatures(sizes, dim, aug_dim, use_user_id)
+        self.features = PairFeatures(sizes, dim, aug_dim)
         self.pv = nn.Sequential(nn.Linear(self.features.out_dim, dim), nn.ReLU())
         self.positions = nn.Embedding(max_list, 2 * dim)
         nn.init.normal_(self.positions.weight, std=0.02)

@@ -50,9 +50,9 @@ class SetRank(Backbone):
     """Stacked (induced) multi-head self-attention blocks over the candidate set, no positions."""
 
     def __init__(self, sizes: Sizes, aug_dim: int = 0, dim: int = 64, layers: int = 2, heads: int = 2,
-                 inducing: int | None = 20, dropout: float = 0.1, use_user_id: bool = True):
+                 inducing: int | None = 20, dropout: float = 0.1):
         super().__init__(sizes, aug_dim)
-        self.features = PairFeatures(sizes, dim, aug_dim, use_user_id)
+        self.features = PairFeatures(sizes, dim, aug_dim)
         self.input = nn.Sequential(nn.Linear(self.features.out_dim, dim), nn.ReLU(), nn.Dropout(dropout))
         make = (lambda: InducedBlock(dim, heads, inducing, dropout)) if inducing else (lambda: SelfBlock(dim, heads, dropout))
         self.blocks = nn.ModuleList(make() for _ in range(layers))

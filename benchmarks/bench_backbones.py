@@ -21,15 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ur4rec.config import load  # noqa: E402
 from ur4rec.data.pipeline import prepare_data  # noqa: E402
-from ur4rec.evaluation import harness  # noqa: E402
-from ur4rec.rankers.neural import Neural  # noqa: E402
 from ur4rec.train.batches import BatchMaker, TrainingRows  # noqa: E402
 
 BACKBONES = ("dlcm", "prm", "setrank", "gru4rec", "sasrec")
@@ -40,7 +37,7 @@ def bench_one(dataset: str, backbone: str, steps: int, warmup: int, eval_samples
     import gin
 
     data = prepare_data()
-    ranker = Neural()  # every slot from the gin file just loaded
+    ranker = gin.get_configurable("rankers.Neural")()  # every slot bound by the gin file just loaded
     trainer = ranker.trainer
     cap = gin.query_parameter("%TRAIN_SAMPLES_PER_EPOCH")
     torch.manual_seed(0)
@@ -106,7 +103,7 @@ def main() -> None:
         lines.append(f"| {r['backbone']} | {r['L']} | {r['batch']} | {r['params']:,} | {r['train/s']:.0f} | "
                      f"{r['epoch_cap_s']:.0f} ({r['cap'] or 'all'} rows) | {r['epoch_full_s']:.0f} | {r['eval/s']:.0f} | {r['valid_epoch_s']:.0f} |")
     text = "\n".join(lines) + "\n"
-    Console().print(text)
+    print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)

@@ -18,6 +18,8 @@ app = typer.Typer(help="UR4Rec: LLM-augmented reranking through user preference 
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="Prepare datasets and show their statistics.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+inspect_app = typer.Typer(help="Look inside generated knowledge: texts, vectors, nearest items.", no_args_is_help=True)
+app.add_typer(inspect_app, name="inspect")
 # Piped output (CI logs, tee) is not wrapped at 80 columns, so result tables stay readable.
 console = Console(width=None if sys.stdout.isatty() else 150)
 
@@ -152,6 +154,28 @@ def encode(files: List[str] = FILES, binding: List[str] = BINDINGS, debug: bool 
         kv = knowledge_source().vectors(data, console=console)
         console.print(f"{data.name}: {kv.user.shape[0]} user and {kv.item.shape[0] - 1} item vectors of width "
                       f"{kv.dim} in {time.perf_counter() - start:.1f}s\n{kv.description}", highlight=False)
+
+    _guard(debug, files, step)
+
+
+@inspect_app.command("match")
+def inspect_match(files: List[str] = FILES, binding: List[str] = BINDINGS,
+                  user: Optional[str] = typer.Option(None, "--user", help="a user id of the dataset (as in its files)"),
+                  top: int = typer.Option(5, "--top", help="nearest items to show"), debug: bool = DEBUG) -> None:
+    """Preference-item matching check (Recall/NDCG of validation targets vs random); with --user, show panels."""
+    def step():
+        from ur4rec.data.pipeline import prepare_data
+        from ur4rec.index.inspect import match_panels, match_table
+        from ur4rec.knowledge import knowledge_source
+
+        _load(files, binding)
+        data = prepare_data(log=console.log)
+        source = knowledge_source()
+        kv = source.vectors(data, console=console)
+        console.print(match_table(data, kv))
+        if user is not None:
+            for panel in match_panels(data, kv, source, user, top):
+                console.print(panel)
 
     _guard(debug, files, step)
 

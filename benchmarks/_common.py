@@ -1,0 +1,33 @@
+"""Shared bits of the knowledge benchmarks: machine/commit/command header and the results writer."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def header(title: str) -> list[str]:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    import torch
+
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    return [f"# {title}", "",
+            f"- command: `{' '.join([Path(sys.executable).name] + sys.argv)}`",
+            f"- machine: {platform.node()}, {os.cpu_count()} cores ({platform.machine()}), "
+            f"this process pinned to cores {affinity}, torch threads {torch.get_num_threads()}, "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
+            f"- commit: {commit}", ""]
+
+
+def write(lines: list[str], out: str | None) -> None:
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text)

@@ -56,7 +56,9 @@ class RunStats:
         return self.generated / self.seconds if self.seconds else 0.0
 
     def summary(self) -> str:
-        return (f"{self.total} texts: {self.cached} already stored, {self.generated} generated in "
+        shared = self.total - self.cached - self.generated  # identical prompts share one stored text
+        return (f"{self.total} texts: {self.cached} already stored, {self.generated} generated"
+                f"{f' ({shared} duplicates of those)' if shared else ''} in "
                 f"{self.seconds:.1f}s ({self.texts_per_s:.2f} texts/s, {self.tokens} tokens, "
                 f"{self.tokens_per_s:.1f} tokens/s, {self.batches} batches)")
 

@@ -130,8 +130,7 @@ def generate(files: List[str] = FILES, binding: List[str] = BINDINGS, debug: boo
         if not hasattr(source, "generate"):
             raise UserError(f"knowledge source {type(source).__name__} generates no text (nothing to do)")
         start = time.perf_counter()
-        log = None if console.is_terminal else console.log  # per-batch lines when output goes to a file
-        stats = source.generate(data, console=console, log=log)
+        stats = source.generate(data, console=console)
         for kind, st in stats.items():
             console.print(f"{data.name} {kind}: {st.summary()}")
         console.print(f"generate finished in {time.perf_counter() - start:.1f}s")

@@ -1,9 +1,9 @@
-"""Our frozen encoder vs sentence-transformers on the same texts and model (all-MiniLM-L6-v2).
+"""Our frozen encoder vs sentence-transformers on the same texts and model (all-MiniLM-L6-v2 or all-mpnet-base-v2).
 
 Texts are generated ML-100K knowledge texts from the text store when present (else metadata texts).
 Both sides: batch 64, max length 256, mean pooling + L2 norm; one warm-up batch each, then timed.
 Target (issue 3): ours >= 1.0x sentence-transformers' texts/s; vectors must agree (max |diff| shown).
-Usage: python benchmarks/bench_encoder.py [--n 512] [--out benchmarks/results/encoder.md]
+Usage: python benchmarks/bench_encoder.py [--model all-mpnet-base-v2] [--n 512] [--out benchmarks/results/encoder.md]
 """
 from __future__ import annotations
 
@@ -35,19 +35,20 @@ def texts_for(n: int) -> tuple[list[str], str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="all-MiniLM-L6-v2", help="a name encoders.HF knows, or a model folder")
     ap.add_argument("--n", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     from sentence_transformers import SentenceTransformer
 
-    from ur4rec.encoding.encoders import HFEncoder, minilm_path
+    from ur4rec.encoding.encoders import HFEncoder
     from ur4rec.generation.llms import _threads_from_env
 
     _threads_from_env()
     texts, source = texts_for(args.n)
-    ours = HFEncoder(batch_size=64, max_length=256)
-    st = SentenceTransformer(str(minilm_path()), device="cpu")
+    ours = HFEncoder(model=args.model, batch_size=64, max_length=256)
+    st = SentenceTransformer(str(ours.path()), device="cpu")
     st.max_seq_length = 256
     ours.encode(texts[:64])
     st.encode(texts[:64], batch_size=64)
@@ -63,7 +64,7 @@ def main() -> None:
     t_ours, v_ours = best(lambda: ours.encode(texts))
     t_st, v_st = best(lambda: st.encode(texts, batch_size=64, normalize_embeddings=True))
     diff = float(np.abs(v_ours - v_st).max())
-    lines = header("Encoder texts/s: ur4rec HFEncoder vs SentenceTransformer.encode (all-MiniLM-L6-v2)") + [
+    lines = header(f"Encoder texts/s: ur4rec HFEncoder vs SentenceTransformer.encode ({args.model})") + [
         f"{len(texts)} texts ({source}; mean {np.mean([len(t) for t in texts]):.0f} chars), best of {args.repeats}.", "",
         "| method | seconds | texts/s |", "|---|---|---|",
         f"| sentence-transformers encode | {t_st:.2f} | {len(texts) / t_st:.1f} |",

@@ -49,6 +49,19 @@ def test_rerun_generates_nothing_already_stored(tmp_path):
     assert records[0]["label"] == "item 0" and records[0]["model"] == "metadata"
 
 
+def test_log_file_console_gets_one_line_per_batch(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, width=200)  # not a terminal, like `ur4rec generate > log`
+    llm = Counting(batch_size=4)
+    run_generation(make_jobs(llm, 10), llm, TextStore(tmp_path / "t"), console=console, description="items")
+    lines = [line for line in out.getvalue().splitlines() if "items: batch" in line]
+    assert len(lines) == 3 and "batch 3/3, 10/10 texts" in lines[-1] and "ETA" in lines[0]
+
+
 def test_batches_are_sorted_by_prompt_length(tmp_path):
     llm = Counting(batch_size=3)
     seen = []

@@ -80,7 +80,8 @@ def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_
 
 def _evaluate_with_progress(ranker, data: PreparedDataset, split: str, console: Console) -> EvalResult:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    # a transient bar on a non-terminal (log file, CI) only leaves blank lines behind
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(f"{ranker.name}: scoring {split}", total=len(data.samples(split)))
         return evaluate(ranker, data, split, progress=lambda n: progress.advance(task, n))
 

@@ -17,6 +17,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -222,6 +223,11 @@ def _threads_from_env() -> None:
         import torch
 
         torch.set_num_threads(int(n))
+    if not sys.stderr.isatty():
+        # transformers' tqdm bars ("Loading weights ...") turn into walls of carriage returns in log files
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
 
 # ---- OpenAI-compatible HTTP servers ---------------------------------------------------------------

@@ -91,6 +91,8 @@ def run_generation(jobs: Sequence[Job], llm: LLMBackend, store: TextStore, conso
     todo.sort(key=lambda j: (j.max_new_tokens, llm.count_tokens(j.prompt.text)), reverse=True)
     size = max(1, batch_size or llm.batch_size)
     batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    if log is None and progress and console is not None and not console.is_terminal:
+        log = console.log  # a bar is invisible in a log file: one line per batch instead
     start = time.perf_counter()
     bar = _progress(console) if progress else None
     task = bar.add_task(description, total=len(todo), texts_s=0.0, tokens_s=0.0) if bar else None
@@ -113,8 +115,9 @@ def run_generation(jobs: Sequence[Job], llm: LLMBackend, store: TextStore, conso
             if bar:
                 bar.update(task, advance=len(batch), texts_s=stats.generated / elapsed, tokens_s=stats.tokens / elapsed)
             if log:
-                log(f"batch {stats.batches}/{len(batches)}: {stats.generated}/{len(todo)} texts, "
-                    f"{stats.tokens / elapsed:.1f} tok/s")
+                eta = elapsed / stats.generated * (len(todo) - stats.generated)
+                log(f"{description}: batch {stats.batches}/{len(batches)}, {stats.generated}/{len(todo)} texts, "
+                    f"{stats.tokens / elapsed:.1f} tok/s, ETA {eta / 60:.0f} min")
     finally:
         if bar:
             bar.stop()

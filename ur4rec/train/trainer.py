@@ -112,7 +112,8 @@ class Supervised(Trainer):
         total, steps, start = 0.0, 0, time.perf_counter()
         n_batches = (len(rows) + self.batch_size - 1) // self.batch_size
         with Progress(TextColumn(f"epoch {epoch + 1}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                      TimeRemainingColumn(), console=console, transient=True) as progress:
+                      TimeRemainingColumn(), console=console, transient=True,
+                      disable=not console.is_terminal) as progress:  # no blank lines in logs
             task = progress.add_task("train", total=n_batches, loss="-")
             for b in range(n_batches):
                 sl = slice(b * self.batch_size, (b + 1) * self.batch_size)

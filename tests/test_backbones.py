@@ -116,3 +116,13 @@ def test_losses_ignore_padding(loss):
     better = scores.clone()
     better[torch.arange(4), label] += 5.0
     assert loss(better, label, mask) < loss(scores, label, mask)
+
+
+def test_augmented_candidate_input_starts_as_the_base_embedding():
+    from ur4rec.backbones.base import CandidateInput
+
+    layer = CandidateInput(dim=8, aug_dim=5)
+    emb, aug = torch.randn(2, 3, 8), torch.randn(2, 3, 5)
+    assert torch.allclose(layer(emb, torch.zeros_like(aug)), emb)  # a zero augment changes nothing at init
+    assert not torch.allclose(layer(emb, aug), emb)  # a real one does, and W_aug trains from there
+    assert CandidateInput(dim=8, aug_dim=0)(emb, None) is emb

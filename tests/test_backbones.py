@@ -118,11 +118,14 @@ def test_losses_ignore_padding(loss):
     assert loss(better, label, mask) < loss(scores, label, mask)
 
 
-def test_augmented_candidate_input_starts_as_the_base_embedding():
+def test_augmented_candidate_input_starts_as_the_base_embedding_then_learns_the_augment():
     from ur4rec.backbones.base import CandidateInput
 
     layer = CandidateInput(dim=8, aug_dim=5)
     emb, aug = torch.randn(2, 3, 8), torch.randn(2, 3, 5)
-    assert torch.allclose(layer(emb, torch.zeros_like(aug)), emb)  # a zero augment changes nothing at init
-    assert not torch.allclose(layer(emb, aug), emb)  # a real one does, and W_aug trains from there
+    assert torch.allclose(layer(emb, aug), emb)  # at init the augmented model is the Base model
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    layer(emb, aug).pow(2).sum().backward()  # any loss that depends on the output
+    opt.step()
+    assert not torch.allclose(layer(emb, aug), layer(emb, torch.zeros_like(aug)))  # e_aug now matters
     assert CandidateInput(dim=8, aug_dim=0)(emb, None) is emb

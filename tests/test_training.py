@@ -137,3 +137,19 @@ def test_text_augmenter_trains_with_frozen_vectors(data, tmp_path, name):
     assert not any(p is aug.user_vectors for p in ranker.model.parameters())
     scores = ranker.score(data, data.valid.subset(np.arange(4)))
     assert scores.shape == (4, data.n_candidates) and np.isfinite(scores).all()
+
+
+def test_text_augmenter_without_user_vector_depends_on_the_item_only(data):
+    from ur4rec.backbones.base import Batch
+
+    aug = TextAugmenter(data, RandomKnowledge(dim=12), dim=4, user=False).eval()
+    assert aug.dim == 4 and aug.user_proj is None
+    cand = torch.tensor([[1, 2, 3], [1, 2, 3]])
+    zeros = torch.zeros(2, 3, 1, dtype=torch.long)
+    batch = Batch(user=torch.tensor([0, 5]), hist=torch.zeros(2, 2, dtype=torch.long),
+                  hist_attrs=torch.zeros(2, 2, 1, dtype=torch.long), cand=cand, cand_attrs=zeros,
+                  init_rank=torch.zeros(2, 3, dtype=torch.long))
+    out = aug(batch)
+    assert out.shape == (2, 3, 4) and torch.equal(out[0], out[1])  # two users, same candidates: same vectors
+    with_user = TextAugmenter(data, RandomKnowledge(dim=12), dim=4).eval()(batch)
+    assert with_user.shape == (2, 3, 8) and not torch.equal(with_user[0], with_user[1])

@@ -5,6 +5,8 @@ item (encoded item text, e_i). For candidate i of user u the augment vector is
 
     e_aug(u, i) = [W_u e_u ; W_i e_i]          (trainable projections, frozen e_u and e_i)
 
+(``user=False`` keeps only W_i e_i: the item-knowledge-only ablation.)
+
 "+BERT" binds ``source = @knowledge.Metadata()`` (an encoder over the raw metadata text), "+LLM"
 binds ``source = @knowledge.LLM()`` (the encoded LLM preference/knowledge texts). The vectors are
 kept out of checkpoints (they are a cached, deterministic function of the source).
@@ -22,20 +24,22 @@ from ur4rec.knowledge import KnowledgeSource
 class TextAugmenter(Augmenter):
     """[W_u e_u ; W_i e_i] from frozen knowledge vectors (user preference, candidate knowledge)."""
 
-    def __init__(self, data, source: KnowledgeSource, dim: int = 32, dropout: float = 0.1):
+    def __init__(self, data, source: KnowledgeSource, dim: int = 32, dropout: float = 0.1, user: bool = True):
         super().__init__()
         vectors = source.vectors(data)
         vectors.check(data.n_users, data.n_items)
         self.description = vectors.description
         self.register_buffer("user_vectors", torch.from_numpy(vectors.user).float(), persistent=False)  # [U, D]
         self.register_buffer("item_vectors", torch.from_numpy(vectors.item).float(), persistent=False)  # [I+1, D]
-        self.user_proj = nn.Linear(vectors.dim, dim)  # W_u
+        self.user_proj = nn.Linear(vectors.dim, dim) if user else None  # W_u; None: item knowledge only
         self.item_proj = nn.Linear(vectors.dim, dim)  # W_i
         self.drop = nn.Dropout(dropout)
-        self.dim = 2 * dim
+        self.dim = 2 * dim if user else dim
 
     def forward(self, batch) -> torch.Tensor:
-        e_u = self.user_proj(self.user_vectors[batch.user])  # [B, d]
         e_i = self.item_proj(self.item_vectors[batch.cand])  # [B, N, d]
+        if self.user_proj is None:
+            return self.drop(e_i)
+        e_u = self.user_proj(self.user_vectors[batch.user])  # [B, d]
         e_u = e_u.unsqueeze(1).expand_as(e_i)  # [B, N, d]
         return self.drop(torch.cat([e_u, e_i], dim=-1))  # [B, N, 2d]

@@ -31,3 +31,24 @@ def write(lines: list[str], out: str | None) -> None:
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text)
+
+
+# ---- Table 2 runs: runs/table2/<dataset>/<backbone>/<row>/<dataset>/seed<k>/ as `ur4rec run` writes them ----
+TABLE2_BACKBONES = ("dlcm", "prm", "setrank", "gru4rec", "sasrec")
+REFERENCE_ROWS = ("Popularity", "random floor")  # printed beside the trained ranker in every Table 2 run
+
+
+def table2_run(runs: Path, dataset: str, backbone: str, row: str, seed: int) -> tuple[Path, dict] | None:
+    """(run folder, metrics.json payload) of one Table 2 run; None when it has not been run."""
+    import json
+
+    folder = Path(runs) / "table2" / dataset / backbone / row / dataset / f"seed{seed}"
+    if not (folder / "metrics.json").is_file():
+        return None
+    return folder, json.loads((folder / "metrics.json").read_text())
+
+
+def trained_row(payload: dict) -> dict:
+    """The test-split row of the run's one trained ranker (every row but the reference ones)."""
+    (model,) = [r for r in payload["splits"]["test"]["rows"] if r["ranker"] not in REFERENCE_ROWS]
+    return model

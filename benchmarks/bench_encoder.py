@@ -43,9 +43,9 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from ur4rec.encoding.encoders import HFEncoder
-    from ur4rec.generation.llms import _threads_from_env
+    from ur4rec.generation.llms import _configure_runtime
 
-    _threads_from_env()
+    _configure_runtime()
     texts, source = texts_for(args.n)
     ours = HFEncoder(model=args.model, batch_size=64, max_length=256)
     st = SentenceTransformer(str(ours.path()), device="cpu")

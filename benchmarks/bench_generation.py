@@ -26,12 +26,12 @@ def main() -> None:
 
     from ur4rec.config import load
     from ur4rec.data.pipeline import prepare_data
-    from ur4rec.generation.llms import HFCausalLM, _threads_from_env
+    from ur4rec.generation.llms import HFCausalLM, _configure_runtime
     from ur4rec.generation.prompts import MovieItem
     from ur4rec.generation.runner import make_jobs, run_generation
     from ur4rec.store.lmdb_store import TextStore
 
-    _threads_from_env()
+    _configure_runtime()
     load(["datasets/ml-100k.gin"])
     data = prepare_data()
     llm = HFCausalLM(batch_size=args.batch_size, repetition_penalty=1.15)

@@ -7,27 +7,24 @@ Usage: python benchmarks/table2_compare.py ml-100k [--note "..."] [--out benchma
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from _common import ROOT, TABLE2_BACKBONES, table2_run, trained_row
 from ur4rec.evaluation.significance import paired_t_test
 
-ROOT = Path(__file__).resolve().parent.parent
-BACKBONES = ("dlcm", "prm", "setrank", "gru4rec", "sasrec")
 ROWS = ("base", "bert", "llm")
 METRICS = ("MAP@10", "NDCG@5", "NDCG@10", "NDCG@20")
 
 
 def load_row(runs: Path, dataset: str, backbone: str, row: str, seed: int) -> dict | None:
     """The trained ranker's test per-sample values, name, command and commit; None when not run."""
-    folder = runs / "table2" / dataset / backbone / row / dataset / f"seed{seed}"
-    if not (folder / "metrics.json").is_file():
+    run = table2_run(runs, dataset, backbone, row, seed)
+    if run is None:
         return None
-    payload = json.loads((folder / "metrics.json").read_text())
-    names = [r["ranker"] for r in payload["splits"]["test"]["rows"] if r["ranker"] not in ("Popularity", "random floor")]
-    (name,) = names
+    folder, payload = run
+    name = trained_row(payload)["ranker"]
     values = dict(np.load(folder / name / "test_per_sample.npz"))
     return {"name": name, "values": values, "command": payload["command"], "commit": payload["commit"],
             "caption": payload["splits"]["test"]["caption"], "machine": payload["machine"]}
@@ -47,7 +44,7 @@ def main() -> None:
     args = ap.parse_args()
     header = ("| backbone | row | " + " | ".join(METRICS) + " | Δ NDCG@10 vs Base | p vs Base (NDCG@10) |")
     lines, commands, caption, machine = [header, "|" + "---|" * (len(METRICS) + 4)], [], "", ""
-    for backbone in BACKBONES:
+    for backbone in TABLE2_BACKBONES:
         base = load_row(Path(args.runs), args.dataset, backbone, "base", args.seed)
         for row in ROWS:
             run = base if row == "base" else load_row(Path(args.runs), args.dataset, backbone, row, args.seed)

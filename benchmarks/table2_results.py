@@ -10,9 +10,9 @@ import argparse
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import REFERENCE_ROWS, ROOT, TABLE2_BACKBONES, table2_run, trained_row
+
 METRICS = ("MAP@1", "MAP@5", "MAP@10", "MAP@20", "NDCG@1", "NDCG@5", "NDCG@10", "NDCG@20")
-ORDER = ("dlcm", "prm", "setrank", "gru4rec", "sasrec")
 
 
 CAPS = ("TRAIN_SAMPLES_PER_EPOCH", "EPOCHS", "PATIENCE", "LR", "BATCH_SIZE", "EMBED_DIM", "HISTORY_LEN",
@@ -41,16 +41,16 @@ def main() -> None:
     header = "| ranker | " + " | ".join(m.replace("MAP", "M").replace("NDCG", "N") for m in METRICS) \
              + " | p vs Popularity (N@10) | best epoch / run | train samples/s |"
     lines, fixed, notes = [header, "|" + "---|" * (len(METRICS) + 4)], {}, []
-    for backbone in ORDER:
-        folder = Path(args.runs) / "table2" / args.dataset / backbone / args.row / args.dataset / f"seed{args.seed}"
-        if not (folder / "metrics.json").is_file():
+    for backbone in TABLE2_BACKBONES:
+        run = table2_run(Path(args.runs), args.dataset, backbone, args.row, args.seed)
+        if run is None:
             lines.append(f"| {backbone} | " + " | ".join("—" for _ in METRICS) + " | not run | | |")
             continue
-        payload = json.loads((folder / "metrics.json").read_text())
+        folder, payload = run
         rows = {r["ranker"]: r for r in payload["splits"]["test"]["rows"]}
-        for name in ("Popularity", "random floor"):
+        for name in REFERENCE_ROWS:
             fixed.setdefault(name, rows[name])
-        (model,) = [r for n, r in rows.items() if n not in ("Popularity", "random floor")]
+        model = trained_row(payload)
         training = json.loads(next(folder.glob("*/training.json")).read_text())
         rate = sum(h["samples/s"] for h in training["history"]) / len(training["history"])
         p = model.get("p vs Popularity")

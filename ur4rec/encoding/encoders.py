@@ -147,9 +147,9 @@ class HFEncoder(TextEncoder):
         if self._net is None:
             from transformers import AutoModel, AutoTokenizer
 
-            from ur4rec.generation.llms import _threads_from_env
+            from ur4rec.generation.llms import _configure_runtime
 
-            _threads_from_env()
+            _configure_runtime()
             path = self.path()
             self._tok = AutoTokenizer.from_pretrained(str(path))
             self._net = AutoModel.from_pretrained(str(path)).eval()

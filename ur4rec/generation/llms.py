@@ -170,7 +170,7 @@ class HFCausalLM(LLMBackend):
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            _threads_from_env()
+            _configure_runtime()
             path = self.model_dir()
             tok = AutoTokenizer.from_pretrained(str(path))
             tok.padding_side = "left"  # generation continues from the right edge of every row
@@ -216,15 +216,16 @@ class HFCausalLM(LLMBackend):
         return results
 
 
-def _threads_from_env() -> None:
-    """Honour OMP_NUM_THREADS explicitly (the pinned background generation runs with one thread)."""
+def _configure_runtime() -> None:
+    """Before loading a model: honour OMP_NUM_THREADS explicitly (pinned background runs use one thread) and,
+    when stderr is not a terminal, turn off transformers' tqdm bars."""
     n = os.environ.get("OMP_NUM_THREADS")
     if n and n.isdigit() and int(n) > 0:
         import torch
 
         torch.set_num_threads(int(n))
     if not sys.stderr.isatty():
-        # transformers' tqdm bars ("Loading weights ...") turn into walls of carriage returns in log files
+        # in a log file each tqdm bar ("Loading weights ...") becomes a wall of carriage returns
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()

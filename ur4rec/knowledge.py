@@ -6,6 +6,7 @@ and the UR4Rec retriever read only this, so any LLM/encoder/prompt combination p
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import gin
@@ -19,10 +20,22 @@ class KnowledgeVectors:
     user: np.ndarray  # [n_users, D] float32, row = user index of the prepared dataset
     item: np.ndarray  # [n_items + 1, D] float32, row = item index; row 0 (padding) is zeros
     description: str  # which texts, prompts, LLM and encoder made these (reported beside results)
+    # user_cutoff[u] = how many of u's earliest interactions the user vector may reflect (its text was
+    # written from positions < cutoff); None = the user vector reflects no interaction at all
+    user_cutoff: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
         return int(self.item.shape[1])
+
+    @property
+    def key(self) -> str:
+        """sha256 of the vectors' bytes and description: names exactly these vectors in run fingerprints."""
+        h = hashlib.sha256(self.description.encode())
+        for part in (self.user, self.item):
+            h.update(str(part.shape).encode())
+            h.update(np.ascontiguousarray(part, dtype=np.float32).tobytes())
+        return h.hexdigest()[:16]
 
     def check(self, n_users: int, n_items: int) -> None:
         if self.user.shape[0] != n_users or self.item.shape[0] != n_items + 1:
@@ -99,7 +112,8 @@ class TextKnowledge(KnowledgeSource):
         vecs, _ = encode_texts(users + items, self.encoder, console=console, progress=progress)
         item = np.zeros((data.n_items + 1, vecs.shape[1]), dtype=np.float32)
         item[1:] = vecs[len(users):]
-        kv = KnowledgeVectors(vecs[:len(users)].copy(), item, f"{self.describe()}; encoder {self.encoder.describe()}")
+        kv = KnowledgeVectors(vecs[:len(users)].copy(), item, f"{self.describe()}; encoder {self.encoder.describe()}",
+                              user_cutoff=np.asarray(data.n_train, dtype=np.int64).copy())  # texts list training items
         kv.check(data.n_users, data.n_items)
         self._memo[memo_key] = kv
         return kv

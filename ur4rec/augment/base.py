@@ -1,4 +1,9 @@
-"""The ``augmenters`` registry and contract: ``forward(batch) -> [B, N, dim]``, one vector per candidate.
+"""The ``augmenters`` registry and contract: ``forward(batch, items) -> [B, N, dim]``, one vector per candidate.
+
+``items`` is the backbone's representation h_i of every candidate ([B, N, item_dim], from
+``Backbone.embed_items``); augmenters that only read frozen knowledge ignore it, the UR4Rec
+retriever queries the LLM knowledge with it (eq. 8-9). After the backbone is built (it needs
+``dim`` first), ``attach(backbone)`` lets an augmenter size the layers that read h_i.
 
 An augmenter is built by the trainer with the prepared dataset (``Text(data, **gin_bindings)``),
 so gin files pass the class without parentheses: ``rankers.Neural.augmenter = @augmenters.Text``.
@@ -14,12 +19,19 @@ from ur4rec.registry import registry
 
 
 class Augmenter(nn.Module):
-    """Maps a Batch to e_aug, [B, N, dim]; ``dim`` and ``description`` are set by the subclass."""
+    """Maps a Batch (and the candidates' h_i) to e_aug, [B, N, dim]; ``dim`` and ``description`` are set by the subclass."""
 
     dim: int = 0
     description: str = ""
 
-    def forward(self, batch) -> torch.Tensor:
+    def attach(self, backbone) -> None:
+        """Called once the backbone exists; nothing to do for augmenters that ignore h_i."""
+
+    def cache_key(self) -> str:
+        """A key of the frozen inputs this augmenter reads (knowledge vectors); part of every run fingerprint."""
+        return ""
+
+    def forward(self, batch, items: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
 

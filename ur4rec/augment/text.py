@@ -28,7 +28,7 @@ class TextAugmenter(Augmenter):
         super().__init__()
         vectors = source.vectors(data)
         vectors.check(data.n_users, data.n_items)
-        self.description = vectors.description
+        self.description, self.vectors_key = vectors.description, vectors.key
         self.register_buffer("user_vectors", torch.from_numpy(vectors.user).float(), persistent=False)  # [U, D]
         self.register_buffer("item_vectors", torch.from_numpy(vectors.item).float(), persistent=False)  # [I+1, D]
         self.user_proj = nn.Linear(vectors.dim, dim) if user else None  # W_u; None: item knowledge only
@@ -36,7 +36,10 @@ class TextAugmenter(Augmenter):
         self.drop = nn.Dropout(dropout)
         self.dim = 2 * dim if user else dim
 
-    def forward(self, batch) -> torch.Tensor:
+    def cache_key(self) -> str:
+        return self.vectors_key
+
+    def forward(self, batch, items=None) -> torch.Tensor:
         e_i = self.item_proj(self.item_vectors[batch.cand])  # [B, N, d]
         if self.user_proj is None:
             return self.drop(e_i)

@@ -40,6 +40,7 @@ class Batch:
     init_rank: torch.Tensor  # [B, N] long: rank of each candidate in the initial list (0 = top; pads last)
     augment: torch.Tensor | None = None  # [B, N, D_aug] float, or None for the Base row
     label: torch.Tensor | None = None  # [B] long, column of the target (training only)
+    pos: torch.Tensor | None = None  # [B] long, the target's position in the user's time-ordered sequence
 
     def to(self, device) -> "Batch":
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -58,7 +59,11 @@ class Batch:
 
 
 class Backbone(nn.Module):
-    """Scores a batch of candidate lists: ``forward(batch) -> [B, N]`` (higher = ranked higher)."""
+    """Scores a batch of candidate lists: ``forward(batch) -> [B, N]`` (higher = ranked higher).
+
+    ``item_embedding()`` returns the table that gives the backbone's item representation h_i; the
+    augmenters receive ``embed_items(cand, cand_attrs)`` (the UR4Rec retriever's item query, eq. 7-9).
+    """
 
     def __init__(self, sizes: Sizes, aug_dim: int = 0):
         super().__init__()
@@ -66,6 +71,18 @@ class Backbone(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
+
+    def item_embedding(self) -> "ItemEmbedding":
+        raise NotImplementedError(f"{type(self).__name__} does not say which module embeds its items: "
+                                  "define item_embedding() to use it with an augmenter that reads h_i")
+
+    @property
+    def item_dim(self) -> int:
+        return self.item_embedding().dim
+
+    def embed_items(self, ids: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:
+        # ids [...], attrs [..., A] -> h [..., item_dim]
+        return self.item_embedding()(ids, attrs)
 
 
 BACKBONES = registry("backbones", Backbone)
@@ -76,6 +93,7 @@ class ItemEmbedding(nn.Module):
 
     def __init__(self, sizes: Sizes, dim: int):
         super().__init__()
+        self.dim = dim
         self.ids = nn.Embedding(sizes.n_items + 1, dim, padding_idx=0)
         self.attrs = nn.Embedding(max(sizes.n_attrs, 1), dim, padding_idx=0)
         nn.init.normal_(self.ids.weight, std=0.02)

@@ -35,6 +35,9 @@ class DLCM(Backbone):
         self.context = nn.Linear(hidden, hidden)  # W_phi, b_phi
         self.v = nn.Linear(hidden, 1, bias=False)  # V
 
+    def item_embedding(self):
+        return self.features.items
+
     def forward(self, batch: Batch) -> torch.Tensor:
         z = self.drop(F.elu(self.input(self.features(batch))))  # [B, N, h]
         # reverse initial order: worst real candidate first, best last, padding after them all

@@ -34,6 +34,9 @@ class GRU4Rec(Backbone):
         _, s_u = gru_final_states(self.gru, hist, lengths)  # [B, d]
         return self.out(s_u)
 
+    def item_embedding(self):
+        return self.items
+
     def forward(self, batch: Batch) -> torch.Tensor:
         s_u = self.user_state(batch)  # [B, d]
         c = self.cand_in(self.items(batch.cand, batch.cand_attrs), batch.augment)  # [B, N, d]

@@ -1,53 +1,24 @@
 """Building blocks shared by the backbones: masked pooling, attention blocks, a padding-aware GRU.
 
+The attention primitives themselves live in ``ur4rec.modules.attention`` (the retriever uses them too).
+
 Masks are boolean with True = "may take part"; attention never sees a row with every key masked
 (callers keep at least one key per query), so no NaN can appear.
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ur4rec.backbones.base import Batch, CandidateInput, ItemEmbedding, Sizes
+from ur4rec.modules.attention import FeedForward, MultiHeadAttention
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     # x [B, L, d], mask [B, L] -> [B, d]; an all-padding row gives zeros
     m = mask.unsqueeze(-1).to(x.dtype)
     return (x * m).sum(1) / m.sum(1).clamp(min=1.0)
-
-
-class MultiHeadAttention(nn.Module):
-    """softmax(Q K^T / sqrt(d_h)) V over ``heads`` heads (Vaswani et al., 2017)."""
-
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim {dim} must be divisible by heads {heads}")
-        self.heads, self.dropout = heads, dropout
-        self.q, self.k, self.v, self.out = (nn.Linear(dim, dim) for _ in range(4))
-
-    def _split(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, d] -> [B, h, T, d/h]
-        b, t, d = x.shape
-        return x.view(b, t, self.heads, d // self.heads).transpose(1, 2)
-
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        # query [B, Tq, d], keys [B, Tk, d], mask [B, Tq, Tk] or [B, 1, Tk] (True = attend) -> [B, Tq, d]
-        q, k, v = self._split(self.q(query)), self._split(self.k(keys)), self._split(self.v(keys))
-        attn_mask = None if mask is None else mask.unsqueeze(1)  # broadcast over heads
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                             dropout_p=self.dropout if self.training else 0.0)
-        b, h, t, dh = out.shape
-        return self.out(out.transpose(1, 2).reshape(b, t, h * dh))
-
-
-class FeedForward(nn.Sequential):
-    """Position-wise FFN: W2 act(W1 x)."""
-
-    def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
-        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
 
 
 class PostNormBlock(nn.Module):

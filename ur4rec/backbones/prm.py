@@ -36,6 +36,9 @@ class PRM(Backbone):
         self.blocks = nn.ModuleList(PostNormBlock(dim, heads, dropout) for _ in range(layers))
         self.out = nn.Linear(dim, 1)  # W_o, b_o
 
+    def item_embedding(self):
+        return self.features.items
+
     def forward(self, batch: Batch) -> torch.Tensor:
         x_ui = self.features(batch)  # [B, N, 3d]; its first d columns are the candidate x_i
         x_i = x_ui[..., : x_ui.shape[-1] // 3]  # [B, N, d]

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ur4rec.backbones.base import BACKBONES, Backbone, Batch, CandidateInput, ItemEmbedding, Sizes
-from ur4rec.backbones.layers import FeedForward, MultiHeadAttention
+from ur4rec.modules.attention import FeedForward, MultiHeadAttention
 
 
 class CausalBlock(nn.Module):
@@ -69,6 +69,9 @@ class SASRec(Backbone):
         for block in self.blocks:
             x = block(x, mask)
         return self.norm(x)
+
+    def item_embedding(self):
+        return self.items
 
     def forward(self, batch: Batch) -> torch.Tensor:
         f = self.encode(batch)[:, -1]  # [B, d]: the most recent step (windows are left-padded)

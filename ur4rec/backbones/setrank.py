@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ur4rec.backbones.base import BACKBONES, Backbone, Batch, Sizes
-from ur4rec.backbones.layers import FeedForward, PairFeatures, PostNormBlock
+from ur4rec.backbones.layers import PairFeatures, PostNormBlock
+from ur4rec.modules.attention import FeedForward
 
 
 class InducedBlock(nn.Module):
@@ -57,6 +58,9 @@ class SetRank(Backbone):
         make = (lambda: InducedBlock(dim, heads, inducing, dropout)) if inducing else (lambda: SelfBlock(dim, heads, dropout))
         self.blocks = nn.ModuleList(make() for _ in range(layers))
         self.out = nn.Sequential(FeedForward(dim, dim, dropout), nn.Linear(dim, 1))
+
+    def item_embedding(self):
+        return self.features.items
 
     def forward(self, batch: Batch) -> torch.Tensor:
         x = self.input(self.features(batch))  # [B, N, d]

@@ -8,12 +8,25 @@ gin wiring (classes without parentheses are built by ``fit`` once the dataset's 
     rankers.Neural.trainer = @trainers.Supervised()
     rankers.Neural.history_len = %HISTORY_LEN
     rankers.Neural.tag = 'BERT'                     # names the ranker PRM+BERT in result tables
+
+UR4Rec (Algorithm 1) adds two stages before the joint training of eq. 9::
+
+    rankers.Neural.start_from_base = True           # backbone starts from the trained Base checkpoint
+    rankers.Neural.pretrain = @pretrainers.Retriever()   # None: the "w/o pretrain" row
+
+The Base checkpoint is a cached artifact (``<cache>/checkpoints/base-<key>.pt``) keyed by the
+backbone, its gin parameters, history window, loss, trainer settings, data and seed: a Base row run
+publishes it, a UR4Rec run with the same key reuses it and otherwise trains it (resumably, in
+``<run>/<ranker>/base``). The joint phase's resume fingerprint covers the whole gin config, the
+knowledge vectors' key, the Base key and the pre-trained retriever's key.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
+import gin
 import numpy as np
 import torch
 from rich.console import Console
@@ -26,7 +39,7 @@ from ur4rec.losses.base import Loss
 from ur4rec.losses.rec import Listwise
 from ur4rec.rankers.base import RANKERS, Ranker
 from ur4rec.train.batches import BatchMaker, sizes_of
-from ur4rec.train.trainer import Supervised, Trainer
+from ur4rec.train.trainer import Supervised, Trainer, fingerprint, gin_bindings
 
 
 class Reranker(nn.Module):
@@ -38,7 +51,8 @@ class Reranker(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         if self.augmenter is not None:
-            batch = batch.with_augment(self.augmenter(batch))  # [B, N, D_aug]
+            h = self.backbone.embed_items(batch.cand, batch.cand_attrs)  # [B, N, item_dim]
+            batch = batch.with_augment(self.augmenter(batch, h))  # [B, N, D_aug]
         return self.backbone(batch)  # [B, N]
 
 
@@ -55,7 +69,8 @@ class Neural(Ranker):
 
     def __init__(self, backbone: Callable[..., Backbone], augmenter: Callable[..., nn.Module] | None = None,
                  loss: Loss | None = None, trainer: Trainer | None = None, history_len: int = 10,
-                 eval_batch_size: int = 256, name: str | None = None, tag: str | None = None):
+                 eval_batch_size: int = 256, name: str | None = None, tag: str | None = None,
+                 start_from_base: bool = False, pretrain=None):
         self.backbone_cls = _check_factory(backbone, "backbone")
         self.augmenter_cls = _check_factory(augmenter, "augmenter")
         base = getattr(backbone, "registry_name", getattr(backbone, "__name__", "Neural"))
@@ -65,17 +80,22 @@ class Neural(Ranker):
         self.loss = loss or Listwise()
         self.trainer = trainer or Supervised()
         self.history_len, self.eval_batch_size = history_len, eval_batch_size
+        self.start_from_base, self.pretrain = start_from_base, pretrain
+        if pretrain is not None and not start_from_base:
+            raise ConfigError("rankers.Neural.pretrain needs rankers.Neural.start_from_base = True: the retriever is "
+                              "pre-trained on the trained Base backbone's item representations h_i (paper eq. 7-8)")
         self.model: Reranker | None = None
         self.make_batch: BatchMaker | None = None
 
     def build(self, data: PreparedDataset) -> Reranker:
         augmenter = self.augmenter_cls(data) if self.augmenter_cls is not None else None
         aug_dim = augmenter.dim if augmenter is not None else 0
-        return Reranker(self.backbone_cls(sizes_of(data), aug_dim), augmenter)
+        backbone = self.backbone_cls(sizes_of(data), aug_dim)
+        if augmenter is not None:
+            augmenter.attach(backbone)
+        return Reranker(backbone, augmenter)
 
     def fit(self, data: PreparedDataset, run_dir: Path | None = None, seed: int = 0, console=None) -> None:
-        from ur4rec.evaluation import harness  # looked up at call time so tests can interrupt it
-
         console = console or Console(stderr=True)
         torch.manual_seed(seed)  # the same initial weights on every (re)start
         self.model = self.build(data)
@@ -84,10 +104,62 @@ class Neural(Ranker):
         aug = self.model.augmenter
         console.log(f"{self.name}: {n_params:,} trainable parameters, history window {self.history_len}"
                     + (f", augment: {aug.description}" if aug is not None and getattr(aug, "description", "") else ""))
-        self.trainer.fit(self.model, self.loss, data, self.make_batch,
-                         lambda: harness.evaluate(self, data, "valid", batch_size=self.eval_batch_size).means(),
-                         run_dir, seed, console)
+        inputs = {"config": gin.config_str(), "vectors": aug.cache_key() if aug is not None else ""}
+        if self.start_from_base:
+            inputs["base"] = self._start_from_base(data, run_dir, seed, console)
+        if self.pretrain is not None:
+            inputs["pretrained"] = self.pretrain.fit(aug, self.model.backbone, data, self.make_batch, seed, console,
+                                                     inputs["base"])
+        self.trainer.fit(self.model, self.loss, data, self.make_batch, self._validator(data), run_dir, seed, console,
+                         inputs=inputs)
         self.model.eval()
+        if aug is None and not self.start_from_base:
+            self._publish_base(data, seed, console)
+
+    def _validator(self, data):
+        from ur4rec.evaluation import harness  # looked up at call time so tests can interrupt it
+
+        return lambda: harness.evaluate(self, data, "valid", batch_size=self.eval_batch_size).means()
+
+    # ---- the Base checkpoint as a shared artifact ------------------------------------------
+    def base_key(self, data: PreparedDataset, seed: int) -> str:
+        """Names the trained Base backbone: same key = same weights (see the module docstring)."""
+        backbone = self.backbone_cls(sizes_of(data), 0)
+        trainer = self.trainer
+        train_id = trainer.model_fingerprint(Reranker(backbone, None), self.loss, data, seed) \
+            if isinstance(trainer, Supervised) else repr(vars(trainer))
+        return fingerprint({"train": train_id, "history_len": self.history_len,
+                            "backbone": [getattr(self.backbone_cls, "registry_name", str(self.backbone_cls)),
+                                         gin_bindings(self.backbone_cls)]})
+
+    @staticmethod
+    def base_path(key: str) -> Path:
+        from ur4rec.paths import cache_dir
+
+        return cache_dir("checkpoints") / f"base-{key}.pt"
+
+    def _publish_base(self, data: PreparedDataset, seed: int, console) -> None:
+        path = self.base_path(self.base_key(data, seed))
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        torch.save({"backbone": self.model.backbone.state_dict()}, tmp)
+        os.replace(tmp, path)
+        console.log(f"{self.name}: Base checkpoint published for reuse as {path}")
+
+    def _start_from_base(self, data: PreparedDataset, run_dir: Path | None, seed: int, console) -> str:
+        key = self.base_key(data, seed)
+        path = self.base_path(key)
+        if not path.is_file():
+            console.log(f"{self.name}: no Base checkpoint {path.name} yet; training the Base backbone first")
+            base = Neural(self.backbone_cls, None, self.loss, self.trainer, self.history_len, self.eval_batch_size,
+                          name=self.name + "/base")
+            base.fit(data, None if run_dir is None else run_dir / "base", seed, console)
+        state = torch.load(path, map_location="cpu", weights_only=True)["backbone"]
+        missing, unexpected = self.model.backbone.load_state_dict(state, strict=False)
+        extra = [k for k in missing if ".cand_in.proj." not in f".{k}"]
+        if extra or unexpected:
+            raise ConfigError(f"{path} does not fit this backbone (missing {extra}, unexpected {unexpected})")
+        console.log(f"{self.name}: backbone starts from the Base checkpoint {path.name}")
+        return key
 
     @torch.no_grad()
     def score(self, data: PreparedDataset, batch: Samples) -> np.ndarray:

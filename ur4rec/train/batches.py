@@ -47,6 +47,7 @@ class BatchMaker:
             cand=cand, cand_attrs=self.attrs[cand],
             init_rank=torch.from_numpy(popularity_rank(self.popularity, np.asarray(candidates))),
             label=None if label is None else torch.from_numpy(np.asarray(label, dtype=np.int64)),
+            pos=torch.from_numpy(np.asarray(pos, dtype=np.int64)),
         )
 
 

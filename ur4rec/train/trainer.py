@@ -1,16 +1,20 @@
-"""Supervised training of a reranker (backbone + optional augmenter) with Rec-Loss (paper eq. 9).
+"""One resumable epoch loop for every training phase, and supervised training with Rec-Loss (eq. 9).
 
-AdamW; each epoch re-draws the training negatives (and, with ``samples_per_epoch``, a fresh random
-subset of training targets), then scores the validation split; the epoch with the best validation
-NDCG@10 is kept (``best.pt``) and training stops after ``patience`` epochs without improvement.
-Test is never looked at here: the experiment evaluates it once, after ``fit`` restored the best
-weights.
+A ``Phase`` says what is trained and how: the module saved in checkpoints, the parameters the
+optimizer updates, each epoch's rows, the loss of one batch, the validation metrics and the one it
+monitors, and a fingerprint of everything that determines the result. ``EpochTrainer.run`` does the
+rest, the same way for retriever pre-training (``ur4rec.train.pretrain``) and joint training:
 
-Resume: after every epoch ``last.pt`` holds the model, optimizer, early-stopping state and history.
-Every epoch is seeded by (seed, epoch) — negatives, shuffling and dropout — so a run killed
-mid-training and started again with the same command continues from the last finished epoch and
-ends with the same weights as an uninterrupted run. A checkpoint whose fingerprint (model, data,
-trainer, loss, seed) differs from the current run's is ignored and training starts afresh.
+AdamW; each epoch draws its rows (negatives re-drawn, and with ``samples_per_epoch`` a fresh random
+subset of training targets), then validates; the best epoch is kept (``best.pt``) and training
+stops after ``patience`` epochs without improvement. Test is never looked at here.
+
+Resume: after every epoch ``last.pt`` holds the module, optimizer, early-stopping state and history.
+Every epoch is seeded by (seed, epoch) — rows, shuffling and dropout — so a run killed mid-phase and
+started again with the same command continues from the last finished epoch and ends with the same
+weights as an uninterrupted run. A checkpoint whose fingerprint differs from the current phase's is
+ignored and the phase starts afresh: a changed config, knowledge vector or pre-trained retriever
+never resumes from (or reports) another configuration's weights.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -32,15 +36,55 @@ from ur4rec.registry import registry
 from ur4rec.train.batches import BatchMaker, TrainingRows
 
 
-class Trainer:
-    """Fits ``model`` on ``data``; ``validate()`` returns validation metric means (higher is better)."""
-
-    def fit(self, model: torch.nn.Module, loss: Loss, data, make_batch: BatchMaker, validate: Callable[[], dict],
-            run_dir: Path | None, seed: int, console: Console) -> dict:
-        raise NotImplementedError
+LOG_EVERY_S = 30.0  # in a log file (no live bar), one progress line per this many seconds of an epoch
 
 
-TRAINERS = registry("trainers", Trainer)
+def fingerprint(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(stable(parts), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stable(obj, depth: int = 0):
+    """A JSON-able description of ``obj`` that is the same in every process (no memory addresses)."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [stable(x, depth) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): stable(v, depth) for k, v in obj.items()}
+    if isinstance(obj, type) or not hasattr(obj, "__dict__"):
+        return getattr(obj, "registry_name", getattr(obj, "__qualname__", type(obj).__name__))
+    if hasattr(obj, "describe") and callable(obj.describe):  # encoders: id + params
+        return f"{type(obj).__name__}: {obj.describe()}"
+    if hasattr(obj, "model_id") and hasattr(obj, "params"):  # LLM backends
+        return f"{type(obj).__name__}: {obj.model_id} {obj.params()}"
+    if depth >= 3 or isinstance(obj, torch.nn.Module):
+        return str(obj) if isinstance(obj, torch.nn.Module) else type(obj).__name__
+    return {type(obj).__name__: {k: stable(v, depth + 1) for k, v in vars(obj).items() if not k.startswith("_")}}
+
+
+def gin_bindings(configurable) -> dict:
+    """The gin parameters bound to ``configurable``, as stable values ({} when none or unknown)."""
+    import gin
+
+    try:
+        return stable(dict(gin.get_bindings(configurable)))
+    except (ValueError, TypeError, KeyError):
+        return {}
+
+
+@dataclass
+class Phase:
+    """One resumable training stage (see the module docstring)."""
+
+    name: str  # shown in logs: 'train', 'pretrain'
+    module: torch.nn.Module  # what checkpoints hold and what is restored to the best epoch
+    parameters: list  # what the optimizer updates
+    rows: Callable[[int], Any]  # epoch -> rows (len() and batch slicing through ``loss``)
+    loss: Callable[[Any, slice], torch.Tensor]  # (rows, batch slice) -> scalar loss
+    validate: Callable[[], dict]  # -> metric means, higher is better for ``monitor``
+    monitor: str
+    fingerprint: str
+    report: tuple = ()  # validation metrics written to the log and history
 
 
 @dataclass
@@ -48,97 +92,108 @@ class State:
     """Early-stopping state, saved with every checkpoint."""
 
     epoch: int = 0  # finished epochs
-    best_score: float = -1.0
+    best_score: float = float("-inf")
     best_epoch: int = -1
     bad_epochs: int = 0
     done: bool = False
     history: list = field(default_factory=list)
 
 
-@TRAINERS.register("Supervised")
-class Supervised(Trainer):
-    """AdamW, early stopping on validation ``monitor``, best checkpoint kept, resumable per epoch."""
+class Trainer:
+    """Fits ``model`` on ``data``; ``validate()`` returns validation metric means (higher is better).
+
+    ``inputs`` names every cached input and config the weights depend on (knowledge vectors, a
+    pre-trained retriever, the operative gin config); it enters the resume fingerprint."""
+
+    def fit(self, model: torch.nn.Module, loss: Loss, data, make_batch: BatchMaker, validate: Callable[[], dict],
+            run_dir: Path | None, seed: int, console: Console, inputs: dict | None = None) -> dict:
+        raise NotImplementedError
+
+
+TRAINERS = registry("trainers", Trainer)
+
+
+class EpochTrainer(Trainer):
+    """The loop's settings; subclasses turn their task into a ``Phase`` and call ``run``."""
 
     def __init__(self, epochs: int = 20, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.01,
-                 patience: int = 3, samples_per_epoch: int | None = None, n_candidates: int | None = None,
-                 monitor: str = "NDCG@10", grad_clip: float | None = 5.0):
+                 patience: int = 3, samples_per_epoch: int | None = None, grad_clip: float | None = 5.0):
+        if epochs < 1 or batch_size < 1 or patience < 1:
+            raise ValueError(f"{type(self).__name__}: epochs, batch_size and patience must be >= 1 "
+                             f"(got {epochs}, {batch_size}, {patience})")
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
-        self.patience, self.samples_per_epoch, self.n_candidates = patience, samples_per_epoch, n_candidates
-        self.monitor, self.grad_clip = monitor, grad_clip
+        self.patience, self.samples_per_epoch, self.grad_clip = patience, samples_per_epoch, grad_clip
 
     def params(self) -> dict:
         return dict(vars(self))
 
-    # ---- the loop ------------------------------------------------------------------------
-    def fit(self, model, loss, data, make_batch, validate, run_dir, seed, console) -> dict:
-        rows = TrainingRows(data)
-        n_cand = self.n_candidates or data.n_candidates
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        fingerprint = self._fingerprint(model, loss, data, seed)
-        state = self._resume(model, optimizer, run_dir, fingerprint, console)
+    def run(self, phase: Phase, run_dir: Path | None, seed: int, console: Console) -> dict:
+        optimizer = torch.optim.AdamW(phase.parameters, lr=self.lr, weight_decay=self.weight_decay)
+        state = self._resume(phase, optimizer, run_dir, console)
         best_weights = None
         while not state.done and state.epoch < self.epochs:
             epoch = state.epoch
-            train = self._train_epoch(model, loss, optimizer, rows.epoch(seed, epoch, n_cand, self.samples_per_epoch),
-                                      make_batch, seed, epoch, console)
-            metrics = validate()
-            score = metrics[self.monitor]
+            train = self._train_epoch(phase, optimizer, seed, epoch, console)
+            metrics = phase.validate()
+            score = metrics[phase.monitor]
             improved = score > state.best_score
             if improved:
                 state.best_score, state.best_epoch, state.bad_epochs = score, epoch, 0
-                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                self._save(run_dir, "best.pt", {"fingerprint": fingerprint, "model": best_weights})
+                best_weights = {k: v.detach().clone() for k, v in phase.module.state_dict().items()}
+                self._save(run_dir, "best.pt", {"fingerprint": phase.fingerprint, "model": best_weights})
             else:
                 state.bad_epochs += 1
             state.epoch = epoch + 1
             state.done = state.bad_epochs >= self.patience or state.epoch >= self.epochs
-            state.history.append({"epoch": epoch, **train, **{f"valid {k}": v for k, v in metrics.items()
-                                                              if k in ("NDCG@10", "MAP@10")}})
-            self._save(run_dir, "last.pt", {"fingerprint": fingerprint, "model": model.state_dict(),
+            shown = {k: v for k, v in metrics.items() if k in (phase.report or (phase.monitor,))}
+            state.history.append({"epoch": epoch, **train, **{f"valid {k}": v for k, v in shown.items()}})
+            self._save(run_dir, "last.pt", {"fingerprint": phase.fingerprint, "model": phase.module.state_dict(),
                                             "optimizer": optimizer.state_dict(), "state": vars(state)})
-            console.log(f"epoch {epoch + 1}/{self.epochs}: loss {train['loss']:.4f}, {train['samples/s']:.0f} samples/s "
-                        f"({train['seconds']:.1f}s), valid NDCG@10 {metrics['NDCG@10']:.4f} MAP@10 {metrics['MAP@10']:.4f}"
+            valid = " ".join(f"{k} {v:.4f}" for k, v in shown.items())
+            console.log(f"{phase.name} epoch {epoch + 1}/{self.epochs}: loss {train['loss']:.4f}, "
+                        f"{train['samples/s']:.0f} samples/s ({train['seconds']:.1f}s), valid {valid}"
                         + ("  [best]" if improved else f"  (best {state.best_score:.4f} @ epoch {state.best_epoch + 1})"))
-        self._restore_best(model, run_dir, best_weights, fingerprint)
+        self._restore_best(phase, run_dir, best_weights)
+        stopped = "early stopping" if state.bad_epochs >= self.patience else "epoch cap"
+        summary = {"trainer": stable(self.params()), "fingerprint": phase.fingerprint, "stopped_by": stopped, **vars(state)}
         if run_dir is not None:
-            (run_dir / "training.json").write_text(json.dumps({"trainer": self.params(), **vars(state)}, indent=2))
-        console.log(f"best validation {self.monitor} {state.best_score:.4f} at epoch {state.best_epoch + 1} "
-                    f"of {state.epoch}; test will use that checkpoint")
-        return vars(state)
+            (run_dir / "training.json").write_text(json.dumps(summary, indent=2))
+        console.log(f"{phase.name}: best validation {phase.monitor} {state.best_score:.4f} at epoch "
+                    f"{state.best_epoch + 1} of {state.epoch} (stopped by {stopped})")
+        return summary
 
-    def _train_epoch(self, model, loss, optimizer, rows, make_batch, seed, epoch, console) -> dict:
+    def _train_epoch(self, phase: Phase, optimizer, seed: int, epoch: int, console: Console) -> dict:
         torch.manual_seed(int(np.random.default_rng([seed, epoch, 1]).integers(2**31)))  # dropout per epoch
-        model.train()
+        rows = phase.rows(epoch)
+        phase.module.train()
         total, steps, start = 0.0, 0, time.perf_counter()
         n_batches = (len(rows) + self.batch_size - 1) // self.batch_size
-        with Progress(TextColumn(f"epoch {epoch + 1}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                      TimeRemainingColumn(), console=console, transient=True,
+        last_log = start
+        with Progress(TextColumn(f"{phase.name} epoch {epoch + 1}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), console=console, transient=True,
                       disable=not console.is_terminal) as progress:  # no blank lines in logs
             task = progress.add_task("train", total=n_batches, loss="-")
             for b in range(n_batches):
-                sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
-                batch = make_batch(rows.users[sl], rows.pos[sl], rows.candidates[sl], rows.label[sl])
-                scores = model(batch)
-                value = loss(scores, batch.label, batch.cand_mask)
+                value = phase.loss(rows, slice(b * self.batch_size, (b + 1) * self.batch_size))
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
                 if self.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(phase.parameters, self.grad_clip)
                 optimizer.step()
                 total += float(value.detach())
                 steps += 1
                 if b % 20 == 0 or b == n_batches - 1:
                     progress.update(task, completed=b + 1, loss=f"{total / steps:.4f}")
+                now = time.perf_counter()
+                if not console.is_terminal and now - last_log > LOG_EVERY_S and b + 1 < n_batches:
+                    last_log, elapsed = now, now - start
+                    console.log(f"{phase.name} epoch {epoch + 1}: batch {b + 1}/{n_batches}, loss {total / steps:.4f}, "
+                                f"ETA {elapsed / (b + 1) * (n_batches - b - 1):.0f}s")
         seconds = time.perf_counter() - start
         return {"loss": total / max(steps, 1), "samples": len(rows), "seconds": seconds,
                 "samples/s": len(rows) / max(seconds, 1e-9)}
 
     # ---- checkpoints ---------------------------------------------------------------------
-    def _fingerprint(self, model, loss, data, seed) -> str:
-        parts = {"model": str(model), "loss": [type(loss).__name__, vars(loss)], "data": data.key,
-                 "trainer": self.params(), "seed": seed}
-        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
     @staticmethod
     def _save(run_dir: Path | None, name: str, payload: dict) -> None:
         if run_dir is None:
@@ -155,23 +210,53 @@ class Supervised(Trainer):
             return None
         return torch.load(path, map_location="cpu", weights_only=True)
 
-    def _resume(self, model, optimizer, run_dir, fingerprint, console) -> State:
+    def _resume(self, phase: Phase, optimizer, run_dir, console) -> State:
         saved = self._load(run_dir, "last.pt")
         if saved is None:
             return State()
-        if saved["fingerprint"] != fingerprint:
-            console.log(f"[yellow]{run_dir / 'last.pt'} belongs to another configuration; training from scratch[/yellow]")
+        if saved["fingerprint"] != phase.fingerprint:
+            console.log(f"[yellow]{run_dir / 'last.pt'} belongs to another configuration; {phase.name} starts from scratch[/yellow]")
             return State()
-        model.load_state_dict(saved["model"])
+        phase.module.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         state = State(**saved["state"])
-        console.log(f"resuming from {run_dir / 'last.pt'}: {state.epoch} epoch(s) done"
-                    + (", training finished" if state.done else ""))
+        console.log(f"resuming {phase.name} from {run_dir / 'last.pt'}: {state.epoch} epoch(s) done"
+                    + (", finished" if state.done else ""))
         return state
 
-    def _restore_best(self, model, run_dir, best_weights, fingerprint) -> None:
+    def _restore_best(self, phase: Phase, run_dir, best_weights) -> None:
         if best_weights is None:
             saved = self._load(run_dir, "best.pt")
-            best_weights = saved["model"] if saved and saved["fingerprint"] == fingerprint else None
+            best_weights = saved["model"] if saved and saved["fingerprint"] == phase.fingerprint else None
         if best_weights is not None:
-            model.load_state_dict(best_weights)
+            phase.module.load_state_dict(best_weights)
+
+
+@TRAINERS.register("Supervised")
+class Supervised(EpochTrainer):
+    """AdamW on Rec-Loss, early stopping on validation ``monitor``, best checkpoint kept, resumable per epoch."""
+
+    def __init__(self, epochs: int = 20, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.01,
+                 patience: int = 3, samples_per_epoch: int | None = None, n_candidates: int | None = None,
+                 monitor: str = "NDCG@10", grad_clip: float | None = 5.0):
+        super().__init__(epochs, batch_size, lr, weight_decay, patience, samples_per_epoch, grad_clip)
+        self.n_candidates, self.monitor = n_candidates, monitor
+
+    def model_fingerprint(self, model, loss, data, seed, extra: dict | None = None) -> str:
+        """Everything the trained weights depend on: model, loss, data, trainer, seed, plus ``extra`` inputs."""
+        return fingerprint({"model": str(model), "loss": [type(loss).__name__, vars(loss)], "data": data.key,
+                            "trainer": self.params(), "seed": seed, **(extra or {})})
+
+    def fit(self, model, loss, data, make_batch, validate, run_dir, seed, console, inputs=None) -> dict:
+        training = TrainingRows(data)
+        n_cand = self.n_candidates or data.n_candidates
+
+        def batch_loss(rows, sl):
+            batch = make_batch(rows.users[sl], rows.pos[sl], rows.candidates[sl], rows.label[sl])
+            return loss(model(batch), batch.label, batch.cand_mask)
+
+        phase = Phase("train", model, list(model.parameters()),
+                      lambda epoch: training.epoch(seed, epoch, n_cand, self.samples_per_epoch),
+                      batch_loss, validate, self.monitor, self.model_fingerprint(model, loss, data, seed, inputs),
+                      report=("NDCG@10", "MAP@10"))
+        return self.run(phase, run_dir, seed, console)

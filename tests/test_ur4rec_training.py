@@ -1,0 +1,182 @@
+"""UR4Rec end to end: Base reuse, pre-training (resumable), joint training, ablation rows, fingerprints."""
+from functools import partial
+
+import gin
+import pytest
+import torch
+from rich.console import Console
+
+import ur4rec.components  # noqa: F401
+from conftest import write_ml1m
+from ur4rec.augment.ur4rec import UR4RecAugmenter
+from ur4rec.backbones.base import BACKBONES
+from ur4rec.config import load
+from ur4rec.data.movielens import MovieLens1M
+from ur4rec.data.pipeline import prepare_data
+from ur4rec.data.protocol import ChronologicalProtocol
+from ur4rec.knowledge import RandomKnowledge
+from ur4rec.losses.pretrain import PIM, InfoNCE
+from ur4rec.rankers.neural import Neural
+from ur4rec.retriever.model import Retriever
+from ur4rec.train import pretrain as pretrain_mod
+from ur4rec.train.pretrain import RetrieverPretraining
+from ur4rec.train.trainer import Supervised
+
+QUIET = Console(quiet=True)
+PRM = partial(BACKBONES.get("PRM"), dim=8, layers=1)
+
+
+@pytest.fixture
+def data(tmp_path):
+    folder = write_ml1m(tmp_path / "ml", n_users=24, n_items=80, per_user=18)
+    return prepare_data(MovieLens1M(str(folder)), ChronologicalProtocol(k_core=2, n_candidates=15))
+
+
+def trainer(epochs=2):
+    return Supervised(epochs=epochs, batch_size=16, lr=1e-2, patience=10, samples_per_epoch=32)
+
+
+def ur4rec(knowledge_seed=0, reset=(), pretrain_epochs=2, contrastive=True, name="PRM+UR4Rec"):
+    aug = partial(UR4RecAugmenter, source=RandomKnowledge(dim=12, seed=knowledge_seed), z_history=5,
+                  retriever=partial(Retriever, layers=1, n_proxies=3, dim=16, heads=2))
+    pre = RetrieverPretraining(InfoNCE() if contrastive else None, PIM(), epochs=pretrain_epochs, batch_size=16,
+                               samples_per_epoch=32, n_negatives=4, reset=reset, patience=10)
+    return Neural(PRM, aug, trainer=trainer(), history_len=5, name=name, start_from_base=True, pretrain=pre)
+
+
+def test_ur4rec_reuses_the_base_checkpoint_and_trains(data, tmp_path):
+    base = Neural(PRM, trainer=trainer(), history_len=5, name="PRM")
+    base.fit(data, tmp_path / "base", seed=0, console=QUIET)
+    published = Neural.base_path(base.base_key(data, 0))
+    assert published.is_file()
+    model = ur4rec()
+    model.fit(data, tmp_path / "ur", seed=0, console=QUIET)
+    assert not (tmp_path / "ur" / "base").exists()  # reused, not retrained
+    for name, tensor in torch.load(published, weights_only=True)["backbone"].items():
+        assert tensor.shape == model.model.backbone.state_dict()[name].shape
+    assert any(n.startswith("augmenter.retriever.") for n, _ in model.model.named_parameters())
+
+
+def test_ur4rec_trains_its_base_when_none_is_published(data, tmp_path):
+    model = ur4rec()
+    model.fit(data, tmp_path / "ur", seed=3, console=QUIET)
+    assert (tmp_path / "ur" / "base" / "best.pt").is_file()
+    assert Neural.base_path(model.base_key(data, 3)).is_file()
+
+
+def test_joint_training_starts_as_the_base_model(data, tmp_path):
+    base = Neural(PRM, trainer=trainer(), history_len=5, name="PRM")
+    base.fit(data, tmp_path / "base", seed=0, console=QUIET)
+    model = ur4rec()
+    model.model = model.build(data)
+    model._start_from_base(data, None, 0, QUIET)
+    s = data.samples("valid")
+    model.make_batch = base.make_batch
+    batch = base.make_batch(s.user, s.pos, s.candidates)
+    model.model.eval()
+    with torch.no_grad():  # the concat projection starts as [I, 0]: e_aug enters with weight 0
+        assert torch.allclose(model.model(batch), base.model(batch), atol=1e-5)
+
+
+def test_pretraining_resumes_after_a_kill_with_the_same_weights(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("UR4REC_CACHE", str(tmp_path / "straight"))
+    Neural(PRM, trainer=trainer(), history_len=5, name="PRM").fit(data, None, seed=0, console=QUIET)
+    straight = ur4rec(pretrain_epochs=3)
+    straight.model = straight.build(data)
+    straight.make_batch = __import__("ur4rec.train.batches", fromlist=["BatchMaker"]).BatchMaker(data, 5)
+    base_key = straight._start_from_base(data, None, 0, QUIET)
+    straight.pretrain.fit(straight.model.augmenter, straight.model.backbone, data, straight.make_batch, 0, QUIET, base_key)
+
+    monkeypatch.setenv("UR4REC_CACHE", str(tmp_path / "killed"))
+    Neural(PRM, trainer=trainer(), history_len=5, name="PRM").fit(data, None, seed=0, console=QUIET)
+    real, calls = RetrieverPretraining._validate, {"n": 0}
+
+    def dies_in_epoch_two(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real(self, *a, **kw)
+
+    def pretrained():
+        m = ur4rec(pretrain_epochs=3)
+        m.model = m.build(data)
+        m.make_batch = straight.make_batch
+        key = m._start_from_base(data, None, 0, QUIET)
+        m.pretrain.fit(m.model.augmenter, m.model.backbone, data, m.make_batch, 0, QUIET, key)
+        return m
+
+    monkeypatch.setattr(pretrain_mod.RetrieverPretraining, "_validate", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        pretrained()
+    monkeypatch.setattr(pretrain_mod.RetrieverPretraining, "_validate", real)
+    resumed = pretrained()
+    for (name, a), b in zip(straight.model.augmenter.state_dict().items(), resumed.model.augmenter.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_proxy_random_starts_joint_training_with_other_proxies(data, tmp_path):
+    Neural(PRM, trainer=trainer(), history_len=5, name="PRM").fit(data, None, seed=0, console=QUIET)
+    kept, fresh = ur4rec(), ur4rec(reset=["proxies"])
+    for m in (kept, fresh):
+        m.model = m.build(data)
+        m.make_batch = __import__("ur4rec.train.batches", fromlist=["BatchMaker"]).BatchMaker(data, 5)
+        key = m._start_from_base(data, None, 0, QUIET)
+        m.pretrain.fit(m.model.augmenter, m.model.backbone, data, m.make_batch, 0, QUIET, key)
+    assert not torch.allclose(kept.model.augmenter.retriever.proxies, fresh.model.augmenter.retriever.proxies)
+    others = [n for n in kept.model.augmenter.state_dict() if "proxies" not in n]
+    for n in others:  # the same pre-training (one cached artifact), only the proxies differ
+        assert torch.equal(kept.model.augmenter.state_dict()[n], fresh.model.augmenter.state_dict()[n]), n
+
+
+def test_another_knowledge_source_never_resumes_this_runs_weights(data, tmp_path):
+    Neural(PRM, trainer=trainer(), history_len=5, name="PRM").fit(data, None, seed=0, console=QUIET)
+    run = tmp_path / "run"
+    ur4rec(knowledge_seed=0).fit(data, run, seed=0, console=QUIET)
+    first = (run / "training.json").read_text()
+    log = Console(record=True, width=300)
+    ur4rec(knowledge_seed=1).fit(data, run, seed=0, console=log)
+    text = log.export_text()
+    assert "belongs to another configuration" in text
+    assert (run / "training.json").read_text() != first
+
+
+# ---- every Table 3 row builds the intended model --------------------------------------------------------
+@gin.configurable("grab_rankers", module="tests")
+def grab(rankers=gin.REQUIRED):
+    return rankers
+
+
+TINY_BINDINGS = ["augmenters.UR4Rec.source = @knowledge.Random()", "knowledge.Random.dim = 12",
+                 "retrievers.Transformer.init_from = None", "retrievers.Transformer.dim = 16",
+                 "retrievers.Transformer.heads = 2", "backbones.PRM.dim = 8",
+                 "tests.grab_rankers.rankers = [@rankers.Neural()]"]
+
+
+def built(row: str, data):
+    load([f"experiments/table3/ml-100k/prm/{row}.gin"], TINY_BINDINGS)
+    ranker = grab()[0]
+    return ranker, ranker.build(data)
+
+
+@pytest.mark.parametrize("row", ["full", "wo-retr", "wo-proxy", "proxy-random", "wo-llm", "wo-pretrain", "wo-cl", "wo-pim"])
+def test_each_table3_row_builds_its_variant(row, data):
+    constructor = None
+    ranker, model = built(row, data)
+    names = [n for n, _ in model.named_parameters()]
+    retr = model.augmenter.retriever
+    pre = ranker.pretrain
+    if row == "wo-retr":
+        assert retr is None and not any("retriever" in n for n in names) and pre is None
+        return
+    assert retr is not None and any(n.startswith("augmenter.retriever.") for n in names)
+    assert retr.n_proxies == (0 if row == "wo-proxy" else 8)
+    if row in ("wo-pretrain",):
+        assert pre is None
+        return
+    assert (pre.contrastive is None) == (row in ("wo-proxy", "wo-cl"))
+    assert (pre.matching is None) == (row == "wo-pim")
+    assert pre.reset == (("proxies",) if row == "proxy-random" else ())
+    if row == "wo-llm":
+        constructor = gin.query_parameter("knowledge/gin.singleton.constructor")
+        assert constructor.selector == "knowledge.Metadata"
+    assert ranker.name.startswith("PRM+UR4Rec")

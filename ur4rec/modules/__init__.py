@@ -1,0 +1,1 @@
+"""Generic neural building blocks shared by the backbones and the retriever."""

@@ -1,0 +1,44 @@
+"""Multi-head attention and the position-wise FFN (Vaswani et al., 2017), shared by backbones and retriever.
+
+Masks are boolean with True = "may attend"; callers keep at least one key per query, so no row of
+the softmax is empty and no NaN can appear. Parameter names (q, k, v, out; FFN 0 and 3) are the
+ones the retriever copies BERT's query/key/value/output and intermediate/output tensors into.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MultiHeadAttention(nn.Module):
+    """softmax(Q K^T / sqrt(d_h)) V over ``heads`` heads; keys may have their own width (cross-attention)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, key_dim: int | None = None):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} must be divisible by heads {heads}")
+        self.heads, self.dropout = heads, dropout
+        key_dim = key_dim or dim
+        self.q, self.out = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.k, self.v = nn.Linear(key_dim, dim), nn.Linear(key_dim, dim)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, d] -> [B, h, T, d/h]
+        b, t, d = x.shape
+        return x.view(b, t, self.heads, d // self.heads).transpose(1, 2)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        # query [B, Tq, d], keys [B, Tk, d_k], mask [B, Tq, Tk] or [B, 1, Tk] (True = attend) -> [B, Tq, d]
+        q, k, v = self._split(self.q(query)), self._split(self.k(keys)), self._split(self.v(keys))
+        attn_mask = None if mask is None else mask.unsqueeze(1)  # broadcast over heads
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                             dropout_p=self.dropout if self.training else 0.0)
+        b, h, t, dh = out.shape
+        return self.out(out.transpose(1, 2).reshape(b, t, h * dh))
+
+
+class FeedForward(nn.Sequential):
+    """Position-wise FFN: W2 GELU(W1 x) (exact GELU, as BERT)."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
+        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))

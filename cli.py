@@ -31,20 +31,30 @@ DEBUG = typer.Option(False, "--debug", help="show tracebacks instead of one-para
 def _guard(debug: bool, files: List[str], step: Callable[[], object]) -> object:
     """Run ``step``; user-fixable errors become a red paragraph and exit code 2."""
     from ur4rec.config import required_error
-    from ur4rec.errors import UserError
+    from ur4rec.errors import UserError, user_message
 
     try:
         return step()
     except UserError as err:
         if debug:
             raise
-        console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
+        _print_error(user_message(err))
     except RuntimeError as err:
         converted = required_error(err, [Path(f) for f in files])
         if converted is None or debug:
             raise
-        console.print(f"[bold red]error:[/bold red] {converted}", highlight=False, soft_wrap=True)
+        _print_error(user_message(converted))
+    except EOFError as err:
+        # click would print only "Aborted." for an EOFError, even with --debug: it is a bug, show it
+        raise RuntimeError(f"unexpected end of input: {err}") from err
     raise typer.Exit(code=2)
+
+
+def _print_error(message: str) -> None:
+    from rich.markup import escape
+
+    # escaped: a quoted data line such as "[/x]" must print as itself, not as (broken) rich markup
+    console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _load(files: List[str], bindings: List[str]):

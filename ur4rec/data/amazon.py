@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ur4rec.data.base import DATASETS, Dataset
-from ur4rec.data.readers import find_file, read_lines
+from ur4rec.data.readers import as_number, find_file, read_lines
 from ur4rec.data.schema import Item, LoadReport
 from ur4rec.errors import DataError
 
@@ -16,6 +16,8 @@ def json_record(path: Path, lineno: int, text: str) -> dict:
         value = json.loads(text)
     except json.JSONDecodeError as err:
         raise DataError(path, f"invalid JSON at column {err.colno}: {err.msg}", line=lineno) from None
+    except RecursionError:
+        raise DataError(path, "invalid JSON: nested too deeply", line=lineno) from None
     if not isinstance(value, dict):
         raise DataError(path, f"expected a JSON object, found {type(value).__name__}", line=lineno)
     return value
@@ -63,9 +65,9 @@ class Amazon(Dataset):
             u.append(str(_field(reviews, ln, rec, "reviewerID")))
             i.append(str(_field(reviews, ln, rec, "asin")))
             ts = _field(reviews, ln, rec, "unixReviewTime")
-            if not isinstance(ts, (int, float)):
-                raise DataError(reviews, f"expected a number, found {ts!r}", line=ln, field="unixReviewTime")
-            t.append(float(ts))
+            if isinstance(ts, str):  # a time must be a JSON number, not text that looks like one
+                raise DataError(reviews, "expected a number, found a string", line=ln, field="unixReviewTime")
+            t.append(as_number(reviews, ln, ts, "unixReviewTime"))
             overall = rec.get("overall")
-            r.append(float(overall) if isinstance(overall, (int, float)) else float("nan"))
+            r.append(as_number(reviews, ln, overall, "overall") if overall is not None else float("nan"))
         return {}, items, u, i, t, r

@@ -9,9 +9,9 @@ import importlib.util
 from pathlib import Path
 
 from ur4rec.data.base import DATASETS, Dataset
-from ur4rec.data.readers import as_float, read_lines
+from ur4rec.data.readers import as_float, check_encoding, read_lines, regular_file
 from ur4rec.data.schema import Item, LoadReport
-from ur4rec.errors import DataError
+from ur4rec.errors import DataError, quote
 
 TITLE_FIELDS = ("movie_title", "title", "name", "app_name")
 CATEGORY_FIELDS = ("class", "genre", "genres", "categories", "category", "tags")
@@ -38,6 +38,7 @@ class AtomicTable:
         self.columns = [h.split(":")[0] for h in header.split("\t")]
         self.types = [h.split(":")[1] if ":" in h else "token" for h in header.split("\t")]
         self.rows = lines
+        self.n_rows = 0
 
     def index(self, *names: str, required: bool = True) -> int | None:
         for name in names:
@@ -45,17 +46,25 @@ class AtomicTable:
                 return self.columns.index(name)
         if required:
             raise DataError(self.path, f"header has none of the columns {', '.join(names)} "
-                            f"(found {', '.join(self.columns)})", line=1)
+                            f"(found {quote(', '.join(self.columns))})", line=1)
         return None
 
     def records(self):
         width = len(self.columns)
+        self.n_rows = 0
         for ln, text in self.rows:
+            self.n_rows += 1
             parts = text.split("\t")
             if len(parts) != width:
-                raise DataError(self.path, f"expected {width} tab-separated fields ({', '.join(self.columns)}), "
+                raise DataError(self.path, f"expected {width} tab-separated fields ({quote(', '.join(self.columns))}), "
                                 f"found {len(parts)}", line=ln)
             yield ln, parts
+
+
+def _token(path: Path, lineno: int, value: str, field: str) -> str:
+    if not value.strip():
+        raise DataError(path, "empty id", line=lineno, field=field)
+    return value
 
 
 def _pick(parts: list[str], idx: int | None) -> str:
@@ -72,7 +81,7 @@ class AtomicDataset(Dataset):
                  encoding: str = "utf-8"):
         super().__init__(data_dir if data_dir is not None else bundled_ml100k_dir(), name)
         self.domain = domain
-        self.encoding = encoding
+        self.encoding = check_encoding(encoding, "datasets.Atomic")
 
     def params(self) -> dict:
         return {**super().params(), "domain": self.domain, "encoding": self.encoding}
@@ -81,10 +90,10 @@ class AtomicDataset(Dataset):
         return self.data_dir / f"{self.name}.{ext}"
 
     def input_files(self) -> list[Path]:
-        if not self._file("inter").is_file():
+        if not regular_file(self._file("inter")):
             raise DataError(self._file("inter"), "interaction file not found; point DATA_DIR at the folder "
                             "holding <name>.inter or set the dataset name")
-        return [p for p in (self._file("inter"), self._file("item"), self._file("user")) if p.is_file()]
+        return [p for p in (self._file("inter"), self._file("item"), self._file("user")) if regular_file(p)]
 
     def _parse(self, report: LoadReport):
         inter_path = self.input_files()[0]
@@ -97,15 +106,17 @@ class AtomicDataset(Dataset):
             report.add("no timestamp column: file order used as time")
         u, i, t, r = [], [], [], []
         for ln, parts in table.records():
-            u.append(parts[iu])
-            i.append(parts[ii])
+            u.append(_token(inter_path, ln, parts[iu], "user_id"))
+            i.append(_token(inter_path, ln, parts[ii], "item_id"))
             r.append(as_float(inter_path, ln, parts[ir], "rating") if ir is not None else float("nan"))
             t.append(as_float(inter_path, ln, parts[it], "timestamp") if it is not None else float(ln))
+        if table.n_rows == 0:
+            raise DataError(inter_path, "has a header line but no interactions")
         return users, items, u, i, t, r
 
     def _items(self, report: LoadReport) -> dict[str, Item]:
         path = self._file("item")
-        if not path.is_file():
+        if not regular_file(path):
             report.add("no .item file (items have no text)")
             return {}
         table = AtomicTable(path, self.encoding)
@@ -120,7 +131,7 @@ class AtomicDataset(Dataset):
 
     def _users(self, report: LoadReport) -> dict[str, dict[str, str]]:
         path = self._file("user")
-        if not path.is_file():
+        if not regular_file(path):
             report.add("no .user file (no user profiles)")
             return {}
         table = AtomicTable(path, self.encoding)

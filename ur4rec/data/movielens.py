@@ -5,7 +5,8 @@ import re
 from pathlib import Path
 
 from ur4rec.data.base import DATASETS, Dataset
-from ur4rec.data.readers import as_float, as_int_token, find_file, read_lines, split_fields
+from ur4rec.data.readers import (as_float, as_int_token, check_encoding, find_file, read_lines, regular_file,
+                                 split_fields)
 from ur4rec.data.schema import Item, LoadReport
 
 # Code tables from the ML-1M README (facts of the dataset).
@@ -32,7 +33,7 @@ class MovieLens1M(Dataset):
 
     def __init__(self, data_dir: str = "../shared/data/ml-1m", name: str = "ml-1m", encoding: str = "latin-1"):
         super().__init__(data_dir, name)
-        self.encoding = encoding
+        self.encoding = check_encoding(encoding, "datasets.MovieLens1M")
 
     def params(self) -> dict:
         return {**super().params(), "encoding": self.encoding}
@@ -42,7 +43,7 @@ class MovieLens1M(Dataset):
 
     def _optional(self, name: str) -> Path | None:
         for cand in (self.data_dir / name, self.data_dir / f"{name}.gz"):
-            if cand.is_file():
+            if regular_file(cand):
                 return cand
         return None
 
@@ -65,7 +66,8 @@ class MovieLens1M(Dataset):
         else:
             for ln, text in read_lines(users_file, self.encoding):
                 uid, gender, age, occ, zipc = split_fields(users_file, ln, text, "::", ("UserID", "Gender", "Age", "Occupation", "Zip-code"))
-                occ_i = int(occ) if occ.isdigit() and int(occ) < len(OCCUPATIONS) else None
+                # isascii: str.isdigit() is also true for '²', which int() refuses
+                occ_i = int(occ) if occ.isascii() and occ.isdigit() and int(occ) < len(OCCUPATIONS) else None
                 users[as_int_token(users_file, ln, uid, "UserID")] = {
                     "gender": {"M": "male", "F": "female"}.get(gender, gender),
                     "age": AGES.get(age, age),

@@ -11,9 +11,9 @@ import datetime as dt
 from pathlib import Path
 
 from ur4rec.data.base import DATASETS, Dataset
-from ur4rec.data.readers import find_file, read_lines
+from ur4rec.data.readers import as_number, find_file, read_lines
 from ur4rec.data.schema import Item, LoadReport
-from ur4rec.errors import DataError
+from ur4rec.errors import DataError, quote
 
 REVIEW_FILES = ("steam_reviews.json", "australian_user_reviews.parquet")
 
@@ -21,8 +21,10 @@ REVIEW_FILES = ("steam_reviews.json", "australian_user_reviews.parquet")
 def literal_dict(path: Path, lineno: int, text: str) -> dict:
     try:
         value = ast.literal_eval(text)
-    except (ValueError, SyntaxError) as err:
-        raise DataError(path, f"not a Python dict literal ({err.__class__.__name__}: {err})", line=lineno) from None
+    # TypeError: an unhashable key such as {[1]: 2}; RecursionError/MemoryError: absurdly nested input
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError) as err:
+        raise DataError(path, f"not a Python dict literal ({err.__class__.__name__}: {quote(str(err))})",
+                        line=lineno) from None
     if not isinstance(value, dict):
         raise DataError(path, f"expected a dict literal, found {type(value).__name__}", line=lineno)
     return value
@@ -32,7 +34,14 @@ def parse_date(path: Path, lineno: int, value: str, field: str) -> float:
     try:
         return dt.datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=dt.timezone.utc).timestamp()
     except ValueError:
-        raise DataError(path, f"expected a date YYYY-MM-DD, found {value!r}", line=lineno, field=field) from None
+        raise DataError(path, f"expected a date YYYY-MM-DD, found {quote(value)}", line=lineno, field=field) from None
+
+
+def _names(value) -> list[str]:
+    """A genre/tag list as strings; a value that is neither list nor string (a damaged line) counts as none."""
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
 
 def _year(release_date: str) -> str:
@@ -77,7 +86,7 @@ class Steam(Dataset):
                 continue
             items[str(rec["id"])] = Item(
                 title=str(rec.get("app_name") or rec.get("title") or ""),
-                categories=list(rec.get("genres") or rec.get("tags") or []),
+                categories=_names(rec.get("genres") or rec.get("tags")),
                 brand=str(rec.get("developer") or rec.get("publisher") or ""),
                 year=_year(rec.get("release_date", "")),
                 extra={k: str(rec[k]) for k in ("publisher", "price") if rec.get(k) is not None},
@@ -94,7 +103,7 @@ class Steam(Dataset):
             u.append(str(rec["username"]))
             i.append(str(rec["product_id"]))
             t.append(parse_date(path, ln, str(rec["date"]), "date"))
-            r.append(float(rec["hours"]) if rec.get("hours") is not None else float("nan"))
+            r.append(as_number(path, ln, rec["hours"], "hours") if rec.get("hours") is not None else float("nan"))
         return u, i, t, r
 
     def _parquet(self, path: Path, report: LoadReport):

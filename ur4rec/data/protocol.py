@@ -7,14 +7,16 @@ validation and test candidate sets once with a seed.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
+from numbers import Integral, Real
 
 import numpy as np
 
 from ur4rec.data.prepared import PreparedDataset, Samples, _ranges
 from ur4rec.data.sampling import NegativeSampler
 from ur4rec.data.schema import Item, RawDataset
-from ur4rec.errors import UserError
+from ur4rec.errors import ConfigError, UserError
 from ur4rec.registry import registry
 
 PROTOCOLS = registry("protocols")
@@ -26,10 +28,12 @@ class ChronologicalProtocol:
 
     def __init__(self, k_core: int = 5, split: tuple[float, float, float] = (0.8, 0.1, 0.1),
                  n_candidates: int = 100, seed: int = 0, eval_targets_per_user: int | None = None):
-        if abs(sum(split) - 1.0) > 1e-6 or len(split) != 3:
-            raise ValueError(f"split must be three fractions summing to 1, got {split}")
-        self.k_core, self.split, self.n_candidates = k_core, tuple(split), n_candidates
-        self.seed, self.eval_targets_per_user = seed, eval_targets_per_user
+        self.k_core = _whole(k_core, "k_core", "K_CORE", minimum=1)
+        self.split = _fractions(split)
+        self.n_candidates = _whole(n_candidates, "n_candidates", "N_CANDIDATES", minimum=2)
+        self.seed = _whole(seed, "seed", "PROTOCOL_SEED", minimum=0)
+        self.eval_targets_per_user = (None if eval_targets_per_user is None else
+                                      _whole(eval_targets_per_user, "eval_targets_per_user", "EVAL_TARGETS_PER_USER", minimum=1))
 
     def params(self) -> dict:
         return {"class": type(self).__name__, "k_core": self.k_core, "split": list(self.split),
@@ -45,8 +49,9 @@ class ChronologicalProtocol:
         rows = self._k_core(u, i, rows, dropped)
         rows = self._short_users(u, i, rows, len(i_tok), dropped)
         if len(rows) == 0:
-            raise UserError(f"{raw.name}: no interactions left after the protocol's filters ({dict(dropped)}); "
-                            "lower K_CORE or N_CANDIDATES, or check the input files")
+            files = ", ".join(str(f) for f in raw.files)
+            raise UserError(f"{raw.name} ({files}): no interactions left after the protocol's filters "
+                            f"({dict(dropped)}); lower K_CORE or N_CANDIDATES, or check the input files")
         return self._build(raw, u_tok, i_tok, u, i, rows, dropped, key)
 
     # ---- filters -------------------------------------------------------------------------
@@ -74,7 +79,8 @@ class ChronologicalProtocol:
     def _short_users(self, u, i, rows, n_items_total, dropped) -> np.ndarray:
         counts = np.bincount(u[rows])
         n_items = len(np.unique(i[rows]))
-        too_short = counts < 3
+        # at least one target per split: with an uneven split (e.g. 0.2:0.4:0.4) three are not enough
+        too_short = (counts < 3) | (self.split_sizes(counts)[0] < 1)
         too_full = (n_items - counts) < (self.n_candidates - 1)
         bad_users = np.flatnonzero((too_short | too_full) & (counts > 0))
         dropped["users too short for a train/valid/test target (dropped)"] += int((too_short & (counts > 0)).sum())
@@ -124,6 +130,26 @@ class ChronologicalProtocol:
         rng = np.random.default_rng([self.seed, split_id])
         cand, label = sampler.candidates(rng, users, targets, self.n_candidates)
         return Samples(users.astype(np.int64), pos.astype(np.int64), cand, label)
+
+
+def _whole(value, param: str, macro: str, minimum: int) -> int:
+    """A whole number >= minimum (bool and 2.5 are refused, 5.0 is taken as 5), else a ConfigError."""
+    if isinstance(value, Real) and not isinstance(value, bool) and float(value).is_integer():
+        value = int(value)
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"protocols.Chronological.{param} (macro {macro}) must be a whole number >= {minimum}, "
+                          f"got {value!r}")
+    return int(value)
+
+
+def _fractions(split) -> tuple[float, float, float]:
+    """Three positive numbers (train, valid, test) summing to 1, else a ConfigError."""
+    ok = isinstance(split, (list, tuple)) and len(split) == 3 and all(
+        isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in split)
+    if not ok or abs(sum(split) - 1.0) > 1e-6:
+        raise ConfigError(f"protocols.Chronological.split must be three positive fractions (train, valid, test) "
+                          f"summing to 1, e.g. (0.8, 0.1, 0.1); got {split!r}")
+    return tuple(float(x) for x in split)
 
 
 def _attributes(items: list[Item]) -> tuple[list[str], np.ndarray]:

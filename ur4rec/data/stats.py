@@ -18,7 +18,8 @@ def stats_rows(data: PreparedDataset) -> list[tuple[str, str, str]]:
          f"{hist['min']} / {hist['median']:.0f} / {hist['mean']:.1f} / {hist['max']}"),
     ]
     split = s["split_interactions"]
-    rows.append(("split (8:1:1 per user, by time)", "train / valid / test targets",
+    fractions = ":".join(f"{x:g}" for x in data.params["split"])  # the bound split, not the default
+    rows.append((f"split ({fractions} per user, by time)", "train / valid / test targets",
                  f"{split['train']:,} / {split['valid']:,} / {split['test']:,}"))
     ev = s["eval_samples"]
     cap = ev["targets_per_user_cap"]

@@ -6,6 +6,7 @@ config, ``metrics.json``, per-sample values (for paired t-tests later) and ``res
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import subprocess
@@ -26,14 +27,33 @@ from ur4rec.paths import GIN_DIR, REPO_ROOT
 from ur4rec.seeding import seed_everything
 
 
-def experiment_name(files: Sequence[Path]) -> str:
-    """``table2/ml-1m/prm/base`` for gin/experiments/table2/ml-1m/prm/base.gin; the stem otherwise."""
+def experiment_name(files: Sequence[Path], bindings: Sequence[str] = ()) -> str:
+    """``table2/ml-1m/prm/base`` for gin/experiments/table2/ml-1m/prm/base.gin; the stem otherwise.
+
+    Extra gin files or bindings (other than SEED, which names the seed folder) make another
+    configuration, so they add ``+<hash>`` of themselves: two configurations never share a folder.
+    """
     first = Path(files[0]).resolve()
     root = (GIN_DIR / "experiments").resolve()
     try:
-        return str(first.relative_to(root).with_suffix(""))
+        name = str(first.relative_to(root).with_suffix(""))
     except ValueError:
-        return first.stem
+        name = first.stem
+    extra = [_relative(Path(f)) for f in files[1:]] + [b for b in bindings if not _is_seed(b)]
+    if extra:
+        name += "+" + hashlib.sha256(json.dumps(extra).encode()).hexdigest()[:8]
+    return name
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(GIN_DIR.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _is_seed(binding: str) -> bool:
+    return binding.replace(" ", "").split("=", 1)[0] == "SEED"
 
 
 def describe_data(data: PreparedDataset, split: str) -> str:
@@ -63,6 +83,7 @@ def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_
     data = prepare_data(log=console.log)
     run_dir = Path(runs_dir) / name / data.name / f"seed{seed}"
     save_operative(run_dir)
+    (run_dir / "command.txt").write_text(command + "\n")  # which files and bindings this folder's name stands for
     results: dict[str, list[EvalResult]] = {"valid": [], "test": []}
     for ranker in rankers:
         seed_everything(seed)

@@ -88,7 +88,7 @@ def run(files: List[str] = FILES, binding: List[str] = BINDINGS, debug: bool = D
 
         resolved = _load(files, binding)
         command = "ur4rec run " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        return experiment(experiment_name(resolved), console=console, command=command)
+        return experiment(experiment_name(resolved, binding), console=console, command=command)
 
     _guard(debug, files, step)
 

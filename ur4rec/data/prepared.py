@@ -7,9 +7,15 @@ next ``n_valid[u]`` validation targets, the rest test targets. A history for the
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
+import io
 import json
 import os
+import secrets
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,11 +120,24 @@ class PreparedDataset:
         return self.items[idx].text()
 
     # ---- disk ----------------------------------------------------------------------------
-    def save(self, folder: Path) -> None:
-        """Write atomically: a crash never leaves a half-written prepared dataset behind."""
-        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+    def save(self, folder: Path, replace: bool = False) -> None:
+        """Write into a temporary folder, then rename it into place, so a crash or a second process
+        preparing the same key never leaves a half-written folder. With ``replace`` an existing
+        folder is moved aside first; without it a sound copy another process saved is kept."""
+        tmp = _sibling(folder, "tmp")
         tmp.mkdir(parents=True)
+        try:
+            blobs = {ARRAYS: self._arrays_bytes(), META: json.dumps(self._meta()).encode()}
+            for name, blob in blobs.items():
+                (tmp / name).write_bytes(blob)
+            # written last: a folder with a matching checksums file is complete
+            sums = {name: hashlib.sha256(blob).hexdigest() for name, blob in blobs.items()}
+            (tmp / CHECKSUMS).write_text(json.dumps(sums))
+            _swap_in(tmp, folder, replace)
+        finally:
+            _remove(tmp)
+
+    def _arrays_bytes(self) -> bytes:
         arrays = {k: getattr(self, k) for k in ("seq_offsets", "seq_items", "seq_times", "seq_ratings",
                                                  "n_train", "n_valid", "item_attrs")}
         arrays["user_tokens"] = self.user_tokens.astype(str)
@@ -126,29 +145,104 @@ class PreparedDataset:
         for split in ("valid", "test"):
             s = self.samples(split)
             arrays.update({f"{split}_{k}": getattr(s, k) for k in ("user", "pos", "candidates", "label")})
-        np.savez(tmp / "arrays.npz", **arrays)
-        meta = {"name": self.name, "domain": self.domain, "key": self.key, "attr_vocab": self.attr_vocab,
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    def _meta(self) -> dict:
+        return {"name": self.name, "domain": self.domain, "key": self.key, "attr_vocab": self.attr_vocab,
                 "stats": self.stats, "params": self.params, "users": self.users,
                 "items": [it.to_json() for it in self.items]}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
 
     @classmethod
-    def load(cls, folder: Path) -> "PreparedDataset":
-        meta = json.loads((folder / "meta.json").read_text())
-        with np.load(folder / "arrays.npz") as z:
-            a = {k: z[k] for k in z.files}
-        splits = {s: Samples(*(a[f"{s}_{k}"] for k in ("user", "pos", "candidates", "label"))) for s in ("valid", "test")}
-        return cls(
-            name=meta["name"], domain=meta["domain"], key=meta["key"],
-            user_tokens=a["user_tokens"], item_tokens=a["item_tokens"],
-            items=[Item.from_json(d) for d in meta["items"]], users=meta["users"],
-            seq_offsets=a["seq_offsets"], seq_items=a["seq_items"], seq_times=a["seq_times"],
-            seq_ratings=a["seq_ratings"], n_train=a["n_train"], n_valid=a["n_valid"],
-            valid=splits["valid"], test=splits["test"], attr_vocab=meta["attr_vocab"],
-            item_attrs=a["item_attrs"], stats=meta["stats"], params=meta["params"],
-        )
+    def load(cls, folder: Path, key: str | None = None) -> "PreparedDataset":
+        """Read a saved folder back; DamagedCache when a file is missing, altered or unreadable."""
+        blobs = _read_verified(folder)
+        try:
+            meta = json.loads(blobs[META])
+            with np.load(io.BytesIO(blobs[ARRAYS]), allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+            splits = {s: Samples(*(a[f"{s}_{k}"] for k in ("user", "pos", "candidates", "label"))) for s in ("valid", "test")}
+            prepared = cls(
+                name=meta["name"], domain=meta["domain"], key=meta["key"],
+                user_tokens=a["user_tokens"], item_tokens=a["item_tokens"],
+                items=[Item.from_json(d) for d in meta["items"]], users=meta["users"],
+                seq_offsets=a["seq_offsets"], seq_items=a["seq_items"], seq_times=a["seq_times"],
+                seq_ratings=a["seq_ratings"], n_train=a["n_train"], n_valid=a["n_valid"],
+                valid=splits["valid"], test=splits["test"], attr_vocab=meta["attr_vocab"],
+                item_attrs=a["item_attrs"], stats=meta["stats"], params=meta["params"],
+            )
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise DamagedCache(f"unreadable: {type(err).__name__}: {err}") from None
+        if key is not None and prepared.key != key:
+            raise DamagedCache(f"it holds key {prepared.key!r}, not {key!r}")
+        return prepared
+
+
+class DamagedCache(Exception):
+    """A prepared-dataset folder that cannot be trusted; the caller rebuilds it."""
+
+
+ARRAYS, META, CHECKSUMS = "arrays.npz", "meta.json", "checksums.json"
+
+
+def _read_verified(folder: Path) -> dict[str, bytes]:
+    """The bytes of arrays.npz and meta.json, checked against the sha256 sums recorded at save time."""
+    try:
+        sums = json.loads((folder / CHECKSUMS).read_text())
+        blobs = {name: (folder / name).read_bytes() for name in (ARRAYS, META)}
+    except FileNotFoundError as err:
+        name = Path(err.filename or "?").name
+        why = " (saved by an older ur4rec, or damaged)" if name == CHECKSUMS else ""
+        raise DamagedCache(f"{name} is missing{why}") from None
+    except (OSError, ValueError) as err:  # ValueError: bad JSON or bad UTF-8 in checksums.json
+        raise DamagedCache(f"{CHECKSUMS} is unreadable ({type(err).__name__})") from None
+    for name, blob in blobs.items():
+        if not isinstance(sums, dict) or sums.get(name) != hashlib.sha256(blob).hexdigest():
+            raise DamagedCache(f"{name} does not match the checksum recorded when it was saved")
+    return blobs
+
+
+def _sibling(folder: Path, tag: str) -> Path:
+    """A fresh name next to ``folder``, unique across processes and threads."""
+    return folder.with_name(f"{folder.name}.{tag}{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _swap_in(tmp: Path, folder: Path, replace: bool) -> None:
+    """Rename ``tmp`` to ``folder``; each step is one atomic rename, so concurrent savers cannot collide."""
+    for _ in range(20):
+        try:
+            os.rename(tmp, folder)  # fails while a non-empty folder is in the way
+            return
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+        if not replace and _is_sound(folder):
+            return  # another process saved this key first; its copy is as good as ours
+        old = _sibling(folder, "old")
+        try:
+            os.rename(folder, old)
+        except FileNotFoundError:
+            continue  # another process moved it aside first
+        _remove(old)
+        replace = False  # the damaged or outdated copy is gone; a newer one from another saver is fine
+    raise OSError(f"could not move {tmp} to {folder}: other processes keep replacing it")
+
+
+def _is_sound(folder: Path) -> bool:
+    try:
+        _read_verified(folder)
+        return True
+    except DamagedCache:
+        return False
 
 
 def _ranges(lengths: np.ndarray) -> np.ndarray:

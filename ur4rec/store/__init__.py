@@ -1,5 +1,5 @@
 """LMDB stores for generated texts and encoded vectors (the cache between generation, encoding and training)."""
-from ur4rec.store.lmdb_store import (CorruptValueError, LMDBStore, StoreMismatchError, TextStore,
+from ur4rec.store.lmdb_store import (CorruptValueError, LMDBStore, StoreDamagedError, StoreMismatchError, TextStore,
                                      VectorStore, content_key)
 
-__all__ = ["CorruptValueError", "LMDBStore", "StoreMismatchError", "TextStore", "VectorStore", "content_key"]
+__all__ = ["CorruptValueError", "LMDBStore", "StoreDamagedError", "StoreMismatchError", "TextStore", "VectorStore", "content_key"]

@@ -171,14 +171,22 @@ def encode(files: List[str] = FILES, binding: List[str] = BINDINGS, debug: bool 
 def inspect_match(files: List[str] = FILES, binding: List[str] = BINDINGS,
                   user: Optional[str] = typer.Option(None, "--user", help="a user id of the dataset (as in its files)"),
                   top: int = typer.Option(5, "--top", help="nearest items to show"), debug: bool = DEBUG) -> None:
-    """Preference-item matching check (Recall/NDCG of validation targets vs random); with --user, show panels."""
+    """Preference-item matching check (Recall/NDCG of validation targets vs random); with --user, show panels.
+
+    Given a UR4Rec experiment file, checks the retriever instead: pre-trained vs randomly initialised vs floor."""
     def step():
         from ur4rec.data.pipeline import prepare_data
-        from ur4rec.index.inspect import match_panels, match_table
+        from ur4rec.index.inspect import configured_ur4rec_ranker, match_panels, match_table, retriever_match_table
         from ur4rec.knowledge import knowledge_source
 
         _load(files, binding)
         data = prepare_data(log=console.log)
+        ranker = configured_ur4rec_ranker()
+        if ranker is not None:  # a UR4Rec experiment: check the retriever itself
+            import gin
+
+            console.print(retriever_match_table(data, ranker, gin.query_parameter("%SEED"), console)[0])
+            return
         source = knowledge_source()
         kv = source.vectors(data, console=console)
         console.print(match_table(data, kv))

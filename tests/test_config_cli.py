@@ -73,7 +73,8 @@ def test_run_writes_metrics_and_operative_config(tmp_path, monkeypatch):
     result = runner.invoke(app, ["run", str(exp), "-b", f"DATA_DIR='{folder}'", "-b", "K_CORE=2", "-b", "SEED=4",
                                  "-b", "N_CANDIDATES=20"])
     assert result.exit_code == 0, result.output
-    run_dir = tmp_path / "runs" / "exp" / "ml-1m" / "seed4"
+    (exp_dir,) = (tmp_path / "runs").glob("exp+*")  # bindings other than SEED name another configuration
+    run_dir = exp_dir / "ml-1m" / "seed4"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     names = [r["ranker"] for r in metrics["splits"]["test"]["rows"]]
     assert names == ["Random", "Popularity", "random floor"]

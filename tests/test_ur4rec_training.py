@@ -2,6 +2,7 @@
 from functools import partial
 
 import gin
+import numpy as np
 import pytest
 import torch
 from rich.console import Console
@@ -180,3 +181,24 @@ def test_each_table3_row_builds_its_variant(row, data):
         constructor = gin.query_parameter("knowledge/gin.singleton.constructor")
         assert constructor.selector == "knowledge.Metadata"
     assert ranker.name.startswith("PRM+UR4Rec")
+
+
+# ---- the retriever's FAISS matching check ------------------------------------------------------------
+def test_merged_rank_keeps_each_items_best_proxy_score():
+    from ur4rec.index.inspect import _merged_rank
+
+    scores = np.array([[0.9, 0.5, 0.1], [0.8, 0.7, 0.6]])  # 2 proxies x top 3
+    found = np.array([[4, 2, 7], [2, 9, 4]])
+    # merged by best score: 4 (0.9), 2 (0.8), 9 (0.7)
+    assert [_merged_rank(scores, found, t, 3) for t in (4, 2, 9, 7)] == [1, 2, 3, 0]
+
+
+def test_retriever_match_table_compares_pretrained_random_and_floor(data, tmp_path):
+    from ur4rec.index.inspect import retriever_match_table
+
+    Neural(PRM, trainer=trainer(), history_len=5, name="PRM").fit(data, None, seed=0, console=QUIET)
+    table, rows = retriever_match_table(data, ur4rec(), 0, QUIET)
+    assert set(rows) == {"pre-trained retriever", "randomly initialised retriever", "random floor"}
+    for values in rows.values():
+        assert 0.0 <= values["NDCG@10"] <= values["Recall@10"] <= values["Recall@50"] <= 1.0
+    assert rows["pre-trained retriever"] != rows["randomly initialised retriever"]

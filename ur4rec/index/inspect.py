@@ -50,3 +50,107 @@ def match_panels(data, kv, source, user: str, top: int = 5) -> list:
         panels.append(Panel(body, title=f"#{rank}  {data.items[item].text()}  (cosine {score:.3f}){tag}",
                             border_style="green" if item in valid_targets else "white"))
     return panels
+
+
+# ---- the retriever's own matching check (UR4Rec runs) -----------------------------------------------
+def retriever_match(data, augmenter, backbone, make_batch, split: str = "valid", cutoffs=(10, 50),
+                    batch_size: int = 256) -> dict:
+    """Recall/NDCG@N of each ``split`` target among all items: FAISS over the retriever's item outputs
+    (eq. 7) searched with each proxy output of Retriever(P, Z) (eq. 6); an item's score is its best
+    proxy's cosine (the sim() of L_CL)."""
+    import torch
+
+    from ur4rec.index.faiss_index import ItemIndex
+
+    augmenter.eval()
+    ids = torch.arange(1, data.n_items + 1)
+    attrs = torch.from_numpy(data.item_attrs[1:].astype(np.int64))
+    with torch.no_grad():
+        h = augmenter.item_proj(backbone.embed_items(ids, attrs)).unsqueeze(0)  # [1, I, d]
+        items = augmenter.retriever.items(h)[0].numpy()
+    index = ItemIndex(np.concatenate([np.zeros((1, items.shape[1]), np.float32), items]))
+    samples = data.samples(split)
+    targets = data.seq_items[data.seq_offsets[samples.user] + samples.pos]
+    depth = max(cutoffs)
+    ranks = np.zeros(len(samples), dtype=np.int64)
+    for start in range(0, len(samples), batch_size):
+        sl = slice(start, start + batch_size)
+        batch = make_batch(samples.user[sl], samples.pos[sl], samples.candidates[sl])
+        with torch.no_grad():
+            pref = augmenter.retriever.preference(*augmenter.z(batch))  # [B, K, d]
+        b, k, d = pref.shape
+        scores, found = index.search(pref.reshape(b * k, d).numpy(), depth)
+        for j in range(b):
+            ranks[start + j] = _merged_rank(scores[j * k:(j + 1) * k], found[j * k:(j + 1) * k], targets[start + j], depth)
+    out = {}
+    for n in cutoffs:
+        hit = (ranks > 0) & (ranks <= n)
+        out[f"Recall@{n}"] = float(hit.mean())
+        out[f"NDCG@{n}"] = float(np.where(hit, 1 / np.log2(np.maximum(ranks, 1) + 1.0), 0.0).mean())
+    return out
+
+
+def _merged_rank(scores: np.ndarray, found: np.ndarray, target: int, depth: int) -> int:
+    """Rank of ``target`` when each item keeps its best score over the K proxies' top lists (0: not in top ``depth``)."""
+    order = np.argsort(-scores.ravel(), kind="stable")
+    seen, rank = set(), 0
+    for item in found.ravel()[order]:
+        if item in seen:
+            continue
+        seen.add(item)
+        rank += 1
+        if item == target:
+            return rank
+        if rank >= depth:
+            break
+    return 0
+
+
+def configured_ur4rec_ranker():
+    """The first rankers.Neural of ``experiment.rankers`` that pre-trains a retriever (None if there is none)."""
+    import gin
+
+    try:
+        refs = gin.query_parameter("experiment.rankers")
+    except ValueError:  # a generate/encode config: no experiment
+        return None
+    for ref in refs:
+        if ref.selector.endswith("rankers.Neural"):
+            ranker = ref.scoped_configurable_fn()
+            if getattr(ranker, "pretrain", None) is not None:
+                return ranker
+    return None
+
+
+def retriever_match_table(data, ranker, seed: int, console, split: str = "valid", cutoffs=(10, 50)):
+    """Pre-trained vs randomly initialised retriever (same Base backbone) vs the random floor."""
+    import copy
+
+    import torch
+    from rich.table import Table
+
+    from ur4rec.index.faiss_index import random_floor
+    from ur4rec.train.batches import BatchMaker
+
+    torch.manual_seed(seed)
+    ranker.model = ranker.build(data)
+    ranker.make_batch = BatchMaker(data, ranker.history_len)
+    base_key = ranker._start_from_base(data, None, seed, console)
+    untrained = copy.deepcopy(ranker.model.augmenter)
+    ranker.pretrain.fit(ranker.model.augmenter, ranker.model.backbone, data, ranker.make_batch, seed, console, base_key)
+    rows = {"pre-trained retriever": retriever_match(data, ranker.model.augmenter, ranker.model.backbone,
+                                                     ranker.make_batch, split, cutoffs),
+            "randomly initialised retriever": retriever_match(data, untrained, ranker.model.backbone,
+                                                              ranker.make_batch, split, cutoffs),
+            "random floor": random_floor(data.n_items, cutoffs)}
+    table = Table(title=f"retriever matching check on {data.name} {split} ({len(data.samples(split)):,} samples, "
+                        f"{data.n_items:,} items; max over {ranker.model.augmenter.retriever.n_proxies} proxies)",
+                  header_style="bold")
+    table.add_column("retriever")
+    names = list(rows["random floor"])
+    for name in names:
+        table.add_column(name, justify="right")
+    for label, values in rows.items():
+        table.add_row(label, *(f"{values[n]:.4f}" for n in names))
+    table.caption = ranker.model.augmenter.description
+    return table, rows

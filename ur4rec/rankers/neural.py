@@ -22,6 +22,7 @@ knowledge vectors' key, the Base key and the pre-trained retriever's key.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -167,6 +168,8 @@ class Neural(Ranker):
             raise RuntimeError(f"{self.name}.score called before fit")
         was_training = self.model.training
         self.model.eval()
-        scores = self.model(self.make_batch(batch.user, batch.pos, batch.candidates))
+        autocast = getattr(self.trainer, "autocast", contextlib.nullcontext)
+        with autocast():
+            scores = self.model(self.make_batch(batch.user, batch.pos, batch.candidates))
         self.model.train(was_training)
-        return scores.double().numpy()
+        return scores.float().double().numpy()

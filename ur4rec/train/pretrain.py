@@ -55,8 +55,9 @@ class RetrieverPretraining(EpochTrainer, Pretrainer):
     def __init__(self, contrastive: Loss | None = None, matching: Loss | None = None, alpha: float = 1.0,
                  n_negatives: int = 10, epochs: int = 10, batch_size: int = 32, lr: float = 1e-4,
                  weight_decay: float = 0.01, patience: int = 2, samples_per_epoch: int | None = None,
-                 valid_samples: int | None = 2000, reset: tuple = (), grad_clip: float | None = 5.0):
-        super().__init__(epochs, batch_size, lr, weight_decay, patience, samples_per_epoch, grad_clip)
+                 valid_samples: int | None = 2000, reset: tuple = (), grad_clip: float | None = 5.0,
+                 precision: str = "float32"):
+        super().__init__(epochs, batch_size, lr, weight_decay, patience, samples_per_epoch, grad_clip, precision)
         if contrastive is None and matching is None:
             raise ValueError("pretrainers.Retriever needs at least one objective (contrastive or matching); "
                              "for the 'w/o pretrain' row set rankers.Neural.pretrain = None instead")

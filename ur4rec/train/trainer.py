@@ -117,12 +117,21 @@ class EpochTrainer(Trainer):
     """The loop's settings; subclasses turn their task into a ``Phase`` and call ``run``."""
 
     def __init__(self, epochs: int = 20, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.01,
-                 patience: int = 3, samples_per_epoch: int | None = None, grad_clip: float | None = 5.0):
+                 patience: int = 3, samples_per_epoch: int | None = None, grad_clip: float | None = 5.0,
+                 precision: str = "float32"):
         if epochs < 1 or batch_size < 1 or patience < 1:
             raise ValueError(f"{type(self).__name__}: epochs, batch_size and patience must be >= 1 "
                              f"(got {epochs}, {batch_size}, {patience})")
+        if precision not in ("float32", "bfloat16"):
+            raise ValueError(f"{type(self).__name__}.precision must be 'float32' or 'bfloat16', not {precision!r}")
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.patience, self.samples_per_epoch, self.grad_clip = patience, samples_per_epoch, grad_clip
+        self.precision = precision
+
+    def autocast(self):
+        """bf16 autocast of forward passes ('bfloat16'; weights and optimizer stay fp32), else a no-op."""
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
 
     def params(self) -> dict:
         return dict(vars(self))
@@ -134,7 +143,8 @@ class EpochTrainer(Trainer):
         while not state.done and state.epoch < self.epochs:
             epoch = state.epoch
             train = self._train_epoch(phase, optimizer, seed, epoch, console)
-            metrics = phase.validate()
+            with self.autocast():
+                metrics = phase.validate()
             score = metrics[phase.monitor]
             improved = score > state.best_score
             if improved:
@@ -174,7 +184,8 @@ class EpochTrainer(Trainer):
                       disable=not console.is_terminal) as progress:  # no blank lines in logs
             task = progress.add_task("train", total=n_batches, loss="-")
             for b in range(n_batches):
-                value = phase.loss(rows, slice(b * self.batch_size, (b + 1) * self.batch_size))
+                with self.autocast():
+                    value = phase.loss(rows, slice(b * self.batch_size, (b + 1) * self.batch_size))
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
                 if self.grad_clip:
@@ -238,8 +249,8 @@ class Supervised(EpochTrainer):
 
     def __init__(self, epochs: int = 20, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.01,
                  patience: int = 3, samples_per_epoch: int | None = None, n_candidates: int | None = None,
-                 monitor: str = "NDCG@10", grad_clip: float | None = 5.0):
-        super().__init__(epochs, batch_size, lr, weight_decay, patience, samples_per_epoch, grad_clip)
+                 monitor: str = "NDCG@10", grad_clip: float | None = 5.0, precision: str = "float32"):
+        super().__init__(epochs, batch_size, lr, weight_decay, patience, samples_per_epoch, grad_clip, precision)
         self.n_candidates, self.monitor = n_candidates, monitor
 
     def model_fingerprint(self, model, loss, data, seed, extra: dict | None = None) -> str:

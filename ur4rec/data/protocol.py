@@ -48,6 +48,10 @@ class ChronologicalProtocol:
         rows = self._dedupe(u, i, raw.timestamp, rows, dropped)
         rows = self._k_core(u, i, rows, dropped)
         rows = self._short_users(u, i, rows, len(i_tok), dropped)
+        # Dropping users can remove the only uses of some items, leaving another user fewer unseen
+        # items than negatives needed (the sampler would then loop forever): repeat until stable.
+        while len(rows) and len(again := self._short_users(u, i, rows, len(i_tok), dropped)) < len(rows):
+            rows = again
         if len(rows) == 0:
             files = ", ".join(str(f) for f in raw.files)
             raise UserError(f"{raw.name} ({files}): no interactions left after the protocol's filters "

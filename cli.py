@@ -22,6 +22,8 @@ inspect_app = typer.Typer(help="Look inside generated knowledge: texts, vectors,
 app.add_typer(inspect_app, name="inspect")
 # Piped output (CI logs, tee) is not wrapped at 80 columns, so result tables stay readable.
 console = Console(width=None if sys.stdout.isatty() else 150)
+if not sys.stdout.isatty() and hasattr(sys.stdout, "reconfigure"):
+    sys.stdout.reconfigure(line_buffering=True)  # a log file gets each line when it is written, not in 8 KB blocks
 
 FILES = typer.Argument(..., help="gin files (paths, or relative to gin/), parsed in order")
 BINDINGS = typer.Option([], "-b", "--binding", help="extra gin binding, e.g. -b \"DATA_DIR='/data/ml-1m'\"")

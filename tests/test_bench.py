@@ -1,0 +1,165 @@
+"""`ur4rec bench` / `ur4rec report`: runs are planned from gin rows, finished ones skipped, killed ones rerun,
+changed configs rerun, the same table rebuilt from the run folders, --dry-run runs nothing."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+import ur4rec.components  # noqa: F401
+from conftest import write_ml1m
+from ur4rec.bench import commands, render, runner
+from ur4rec.bench.plan import RECORD, Run, parse_seeds, plan
+from ur4rec.bench.results import CellGroup, RunResult
+from ur4rec.bench.subset import FirstUsers
+from ur4rec.bench.tables import get_table
+from ur4rec.data.movielens import MovieLens1M
+from ur4rec.data.pipeline import prepare_data
+from ur4rec.data.protocol import ChronologicalProtocol
+from ur4rec.errors import ConfigError
+from ur4rec.evaluation import paper_numbers
+
+QUIET = Console(quiet=True)
+
+
+@pytest.fixture
+def experiments(tmp_path, monkeypatch):
+    """A Table 2 folder for dataset 'tiny', backbone dlcm, with only a base and a kar row (no training:
+    Random and Popularity rankers), runs written under tmp_path/runs."""
+    monkeypatch.chdir(tmp_path)  # RUNS_DIR = 'runs' is relative to the current directory
+    data = write_ml1m(tmp_path / "ml1m", n_users=20, n_items=60, per_user=12)
+    root = tmp_path / "experiments"
+    folder = root / "table2" / "tiny" / "dlcm"
+    folder.mkdir(parents=True)
+    (root / "common.gin").write_text(
+        f"include 'datasets/ml-1m.gin'\nDATA_DIR = '{data}'\nK_CORE = 2\nN_CANDIDATES = 15\n")
+    (folder / "base.gin").write_text(f"include '{root / 'common.gin'}'\n"
+                                     "experiment.rankers = [@rankers.Popularity(), @rankers.Random()]\n")
+    (folder / "kar.gin").write_text(f"include '{root / 'common.gin'}'\nexperiment.baseline = 'Random'\n"
+                                    "experiment.rankers = [@rankers.Random(), @rankers.Popularity()]\n")
+    return root
+
+
+def tiny_plan(experiments, **kw):
+    return plan(get_table("table2"), ["tiny"], ["dlcm"], None, [0], experiments=experiments, **kw)
+
+
+def dies_before_writing(run: Run) -> list[str]:
+    """A run process that exits like a killed one: no metrics.json."""
+    return [sys.executable, "-c", "import sys; sys.exit(137)"]
+
+
+def test_plan_names_gin_files_folders_and_missing_rows(experiments):
+    runs = {r.row: r for r in tiny_plan(experiments)}
+    assert list(runs) == ["base", "bert", "llm", "kar", "ur4rec"]
+    assert runs["base"].status() == "todo" and runs["bert"].status() == "no gin file"
+    assert runs["base"].run_dir == Path("runs") / "base" / "ml-1m" / "seed0"  # experiment_name of a file outside gin/
+    assert runs["base"].command()[-2:] == ["-b", "SEED=0"]
+    limited = {r.row: r for r in tiny_plan(experiments, limit_users=5)}["base"]
+    assert limited.run_dir.parts[1].startswith("base+")  # another config: another folder
+    assert limited.config != runs["base"].config
+    assert parse_seeds("0-2,5") == [0, 1, 2, 5]
+    with pytest.raises(ConfigError):
+        parse_seeds("one")
+    with pytest.raises(ConfigError, match="no row"):
+        plan(get_table("table2"), ["tiny"], ["dlcm"], ["nope"], [0], experiments=experiments)
+
+
+def test_dry_run_runs_nothing(experiments):
+    import cli
+
+    result = CliRunner().invoke(cli.app, ["bench", "table2", "--dry-run", "-d", "tiny", "--backbones", "dlcm",
+                                          "--experiments", str(experiments)])
+    assert result.exit_code == 0, result.output
+    assert "base.gin" in result.output and "no gin file" in result.output and "dry run" in result.output
+    assert not Path("runs").exists()
+
+
+def test_bench_skips_finished_runs_reruns_killed_and_changed_ones_and_report_rebuilds_the_table(experiments, tmp_path):
+    runs = tiny_plan(experiments)
+    # a run killed before it finished leaves no metrics.json and no bench.json: nothing counts as done
+    killed = runner.execute(runs, QUIET, command=dies_before_writing)
+    assert len(killed.failed) == 2 and not killed.ran and len(killed.unrunnable) == 3
+    assert all(r.status() == "todo" and not (r.run_dir / RECORD).exists() for r in runs if r.row in ("base", "kar"))
+
+    code = commands.bench_table("table2", QUIET, "ur4rec bench table2", datasets="tiny", backbones="dlcm",
+                                out=str(tmp_path / "bench-out"), experiments=str(experiments))
+    assert code == 0
+    runs = tiny_plan(experiments)
+    assert [r.status() for r in runs if r.row in ("base", "kar")] == ["done", "done"]
+    stamp = (runs[0].run_dir / "metrics.json").stat().st_mtime_ns
+
+    again = runner.execute(runs, QUIET, command=dies_before_writing)  # would fail if it ran anything
+    assert len(again.skipped) == 2 and not again.ran and not again.failed
+
+    kar = experiments / "table2" / "tiny" / "dlcm" / "kar.gin"
+    kar.write_text(kar.read_text() + "rankers.Popularity.name = 'Pop2'\n")  # a changed config reruns
+    changed = runner.execute(tiny_plan(experiments), QUIET)
+    assert [runner.describe(r) for r in changed.ran] == [runner.describe(r) for r in runs if r.row == "kar"]
+    assert (runs[0].run_dir / "metrics.json").stat().st_mtime_ns == stamp  # base untouched
+
+    md = (tmp_path / "bench-out" / "table2_tiny.md").read_text()
+    assert "| DLCM | Base |" in md and "| KAR |" in md and "| +BERT | — | — |" in md
+    assert "p vs Base" in md and "random floor" in md and "Popularity (reference)" in md
+
+    out = tmp_path / "report-out"
+    assert commands.report("runs", QUIET, "ur4rec report runs", tables=["table2"], datasets="tiny",
+                           out=str(out), experiments=str(experiments)) == 0
+    rebuilt = runner.execute(tiny_plan(experiments), QUIET, command=dies_before_writing)
+    assert not rebuilt.ran and not rebuilt.failed  # report ran nothing; everything is done
+    code = commands.bench_table("table2", QUIET, "ur4rec bench table2", datasets="tiny", backbones="dlcm",
+                                out=str(tmp_path / "bench-out"), experiments=str(experiments))
+    assert code == 0
+    bench_csv = (tmp_path / "bench-out" / "table2_tiny.csv").read_text()
+    assert (out / "table2_tiny.csv").read_text() == bench_csv  # the same table from the run folders
+    body = lambda text: text.split("\n## ", 1)[1]  # noqa: E731  everything after the command/commit header
+    assert body((out / "table2_tiny.md").read_text()) == body((tmp_path / "bench-out" / "table2_tiny.md").read_text())
+    kar_line = next(line for line in bench_csv.splitlines() if ",kar," in line and ",NDCG@5," in line)
+    assert float(kar_line.split(",")[6]) > 0  # our number is there
+
+
+def test_first_users_keeps_only_their_interactions(tmp_path):
+    folder = write_ml1m(tmp_path / "ml", n_users=30, n_items=80, per_user=15)
+    full = prepare_data(MovieLens1M(str(folder)), ChronologicalProtocol(k_core=2, n_candidates=15))
+    cut = prepare_data(FirstUsers(MovieLens1M(str(folder)), n_users=8), ChronologicalProtocol(k_core=2, n_candidates=15))
+    assert cut.n_users == 8 < full.n_users and cut.name == full.name and cut.key != full.key
+    with pytest.raises(ConfigError, match="n_users"):
+        FirstUsers(MovieLens1M(str(folder)), n_users=0)
+
+
+def test_paper_numbers_are_the_papers():
+    assert str(paper_numbers.lookup("table2", "ml-1m", "dlcm", "UR4Rec", "NDCG@5")) == "0.631*"
+    assert paper_numbers.lookup("table6", "steam", "gru4rec", "KAR", "MAP@20").value == 0.341
+    assert paper_numbers.lookup("table3", "amazon-book", "prm", "w/o Retr", "NDCG@10").value == 0.250
+    assert paper_numbers.lookup("table5", "ml-1m", "", "Recformer", "NDCG@10").value == 0.624
+    assert paper_numbers.lookup("table2", "ml-100k", "dlcm", "Base", "MAP@1") is None
+    assert len(paper_numbers.NUMBERS) == 2 * 25 * 12 + 3 * 12 + 3 * 8 * 4
+
+
+def test_fig4_plot_and_csv_from_results(tmp_path):
+    pytest.importorskip("matplotlib")
+    spec = get_table("fig4")
+    payload = {"protocol": {"n_candidates": 100}, "dataset_stats": {"users": 3, "items": 4, "interactions": 5},
+               "splits": {"test": {"caption": "test"}}}
+    cells = {}
+    for group in ("prm", "gru4rec"):
+        for i, row in enumerate(spec.rows):
+            run = Run("fig4", "ml-100k", group, row.key, 0, Path(f"{row.key}.gin"), relative=Path(row.key))
+            values = {"NDCG@10": np.full(20, 0.1 * i), "MAP@10": np.zeros(20)}
+            cells[("ml-100k", group, row.key)] = CellGroup("ml-100k", group, row.key,
+                                                           [RunResult(run, "m", values, "", None, payload)])
+    assert render.plot(spec, cells, tmp_path / "fig4.png")
+    assert (tmp_path / "fig4.png").stat().st_size > 1000
+    md = render.markdown(spec, cells, [])
+    assert "| K=2 | 0.000 | 0.000 |" in md and "PRM N@10" in md
+
+
+def test_bench_speed_lists_the_scripts():
+    import cli
+
+    result = CliRunner().invoke(cli.app, ["bench", "speed", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    for name in ("prepare", "generation", "encoder", "store", "backbones", "retriever"):
+        assert name in result.output

@@ -1,0 +1,176 @@
+"""The runs of a table: gin file, bindings, run folder and config fingerprint of each; done or not.
+
+A run is one ``ur4rec run <gin> -b SEED=k [...]``. Its folder is what that command would write:
+``<RUNS_DIR>/<experiment_name(files, bindings)>/<dataset>/seed<k>`` (``ur4rec.experiment`` names
+it; bindings other than SEED add a ``+<hash>``). Its fingerprint is a sha256 of the full parsed
+gin config (``gin.config_str()``), so editing any included file or value changes it.
+
+A run is *done* when its folder holds ``metrics.json`` and a ``bench.json`` written by the bench
+after that run finished with the same fingerprint. Anything else is run again: a folder of a
+killed run resumes from its last epoch (the trainer's own checkpoints), a changed config retrains.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ur4rec.bench.tables import TableSpec
+from ur4rec.errors import ConfigError, UserError
+from ur4rec.paths import GIN_DIR
+
+RECORD = "bench.json"  # what the bench writes into a finished run folder
+
+
+@dataclass
+class Run:
+    table: str
+    dataset: str  # the gin folder's dataset name (ml-100k, ...)
+    group: str  # backbone, or ""
+    row: str  # Row.key
+    seed: int
+    gin_file: Path
+    bindings: tuple[str, ...] = ()  # besides SEED (e.g. --limit-users)
+    relative: Path | None = None  # <experiment>/<dataset name>/seed<k>, under RUNS_DIR
+    runs_dir: Path | None = None  # RUNS_DIR as the gin config sets it (relative to the current directory)
+    config: str = ""  # sha256 of gin.config_str()
+    error: str = ""  # why the gin config could not be read
+    record: dict = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path | None:
+        return None if self.relative is None else self.runs_dir / self.relative
+
+    @property
+    def all_bindings(self) -> list[str]:
+        return [f"SEED={self.seed}", *self.bindings]
+
+    def command(self) -> list[str]:
+        """The arguments after ``ur4rec``: run <gin> -b SEED=k -b ..."""
+        args = ["run", str(self.gin_file)]
+        for b in self.all_bindings:
+            args += ["-b", b]
+        return args
+
+    def status(self) -> str:
+        """'no gin file', 'config error', 'done', 'changed' (done under another config) or 'todo'."""
+        if not self.gin_file.is_file():
+            return "no gin file"
+        if self.error:
+            return "config error"
+        folder = self.run_dir
+        if not (folder / "metrics.json").is_file():
+            return "todo"
+        record = read_record(folder)
+        return "done" if record.get("config") == self.config else "changed"
+
+
+def read_record(folder: Path) -> dict:
+    try:
+        return json.loads((folder / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0', '0,1,2' or '0-2' -> [0, 1, 2]."""
+    seeds: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not match:
+            raise ConfigError(f"--seeds {text!r}: use whole numbers like 0,1,2 or a range 0-2")
+        lo, hi = int(match.group(1)), int(match.group(2) or match.group(1))
+        seeds += range(lo, hi + 1)
+    if not seeds:
+        raise ConfigError(f"--seeds {text!r} names no seed")
+    return sorted(set(seeds))
+
+
+def split_list(text: str | None) -> list[str] | None:
+    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
+
+
+def available_datasets(spec: TableSpec, experiments: Path) -> list[str]:
+    """Datasets with a folder under <experiments>/<table folder> (plus Table 2's, for Table 5's reused rows)."""
+    folder = experiments / spec.folder
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def plan(spec: TableSpec, datasets: list[str] | None = None, groups: list[str] | None = None,
+         rows: list[str] | None = None, seeds: list[int] = (0,), limit_users: int | None = None,
+         experiments: Path | None = None) -> list[Run]:
+    """Every run of ``spec`` for the chosen datasets, backbones, rows and seeds, resolved (see ``resolve``)."""
+    experiments = Path(experiments) if experiments is not None else GIN_DIR / "experiments"
+    datasets = datasets or available_datasets(spec, experiments)
+    if not datasets:
+        raise UserError(f"{spec.name}: no dataset folders under {experiments / spec.folder}; pass --datasets")
+    groups = groups or list(spec.groups)
+    unknown = [g for g in groups if g not in spec.groups]
+    if unknown:
+        raise ConfigError(f"{spec.name} has no backbone {', '.join(unknown)}; its backbones: "
+                          f"{', '.join(g for g in spec.groups if g) or '(none: rows name their model)'}")
+    chosen = [spec.row(r) for r in rows] if rows else list(spec.rows)
+    runs = []
+    for dataset in datasets:
+        for group in groups:
+            for row in chosen:
+                gin_file = experiments / (row.template.format(dataset=dataset, group=group) + ".gin")
+                for seed in seeds:
+                    runs.append(resolve(Run(spec.name, dataset, group, row.key, seed, gin_file), limit_users))
+    return runs
+
+
+def resolve(run: Run, limit_users: int | None = None) -> Run:
+    """Fill in the run's bindings, folder and fingerprint by reading its gin config (no data is read)."""
+    if not run.gin_file.is_file():
+        return run
+    try:
+        if limit_users is not None:
+            run.bindings = tuple(limit_bindings(run.gin_file, limit_users))
+        run.relative, run.runs_dir, run.config = _read_config(run.gin_file, run.all_bindings, run.seed)
+    except (UserError, RuntimeError, ValueError) as err:
+        run.error = str(err).strip().splitlines()[0]
+    if run.relative is not None:
+        run.record = read_record(run.run_dir)
+    return run
+
+
+def limit_bindings(gin_file: Path, n_users: int) -> list[str]:
+    """Bindings that wrap the file's dataset in ``datasets.FirstUsers`` (see ur4rec/bench/subset.py)."""
+    import gin
+
+    from ur4rec.config import load
+
+    load([gin_file], [])
+    selector = gin.query_parameter("prepare_data.dataset").selector
+    return [f"datasets.FirstUsers.inner = @{selector}()", f"datasets.FirstUsers.n_users = {int(n_users)}",
+            "prepare_data.dataset = @datasets.FirstUsers()"]
+
+
+def _read_config(gin_file: Path, bindings: list[str], seed: int) -> tuple[Path, Path, str]:
+    import gin
+
+    from ur4rec.config import load
+    from ur4rec.experiment import experiment_name
+
+    files = load([gin_file], bindings)
+    name = experiment_name(files, bindings)
+    dataset = _value(gin.query_parameter("prepare_data.dataset"))  # builds the loader object; reads no file
+    runs_dir = Path(str(_value(gin.query_parameter("experiment.runs_dir"))))
+    config = hashlib.sha256(gin.config_str().encode()).hexdigest()[:16]
+    return Path(name) / dataset.name / f"seed{seed}", runs_dir, config
+
+
+def _value(value):
+    """A bound gin value: references (``@x()``, ``%MACRO``) are evaluated."""
+    import gin
+
+    return value.scoped_configurable_fn() if isinstance(value, gin.config.ConfigurableReference) else value
+
+
+def seeds_in(runs_dir: Path) -> list[int]:
+    """Every seed that has a finished run anywhere under ``runs_dir``."""
+    found = {int(p.parent.name[4:]) for p in Path(runs_dir).glob("**/seed*/metrics.json") if p.parent.name[4:].isdigit()}
+    return sorted(found) or [0]

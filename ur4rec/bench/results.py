@@ -1,0 +1,136 @@
+"""Read finished run folders into per-cell results with significance (paired t-tests).
+
+A run folder holds ``metrics.json`` (rows of every ranker it fitted) and
+``<ranker>/test_per_sample.npz``. The row's model is the last ranker that is neither the run's
+reference baseline (Popularity) nor the random floor.
+
+Significance, on the table's key metric (NDCG@10) and on each shown metric for the marks:
+- *over samples*: a paired t-test on per-sample values, each averaged over the seeds both rows have;
+- *over seeds*: a paired t-test on the per-seed means, when both rows have two or more common seeds.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ur4rec.bench.plan import Run
+from ur4rec.bench.tables import TableSpec
+from ur4rec.evaluation.significance import paired_t_test
+
+REFERENCE = ("random floor",)
+
+
+@dataclass
+class RunResult:
+    run: Run
+    ranker: str
+    values: dict[str, np.ndarray]  # metric -> per-sample test values of the row's model
+    baseline: str
+    baseline_values: dict[str, np.ndarray] | None
+    payload: dict
+
+
+@dataclass
+class CellGroup:
+    """One row of one backbone on one dataset: its runs (one per seed) and tests against other rows."""
+
+    dataset: str
+    group: str
+    row: str
+    results: list[RunResult] = field(default_factory=list)
+    p_base: float | None = None  # key metric, over samples
+    p_base_seeds: float | None = None  # key metric, over seeds
+    p_best: float | None = None  # method row only: against the best other row
+    p_best_seeds: float | None = None
+    best_row: str | None = None
+    marks: set[str] = field(default_factory=set)  # metrics where the method row beats every other row significantly
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r.run.seed for r in self.results]
+
+    def mean(self, metric: str) -> float | None:
+        if not self.results:
+            return None
+        return float(np.mean([r.values[metric].mean() for r in self.results]))
+
+
+def load_run(run: Run, runs_dir: Path | None = None) -> RunResult | None:
+    """The finished run's test values, or None when it has no metrics.json."""
+    folder = (Path(runs_dir) / run.relative) if runs_dir is not None and run.relative is not None else run.run_dir
+    if folder is None or not (folder / "metrics.json").is_file():
+        return None
+    payload = json.loads((folder / "metrics.json").read_text())
+    rows = [r["ranker"] for r in payload["splits"]["test"]["rows"]]
+    baseline = _baseline(payload, rows)
+    models = [r for r in rows if r not in REFERENCE and r != baseline]
+    if not models:
+        return None
+    values = _per_sample(folder / models[-1])
+    base_values = _per_sample(folder / baseline) if baseline else None
+    return RunResult(run, models[-1], values, baseline or "", base_values, payload)
+
+
+def _baseline(payload: dict, rows: list[str]) -> str | None:
+    tested = [k[len("p vs "):] for r in payload["splits"]["test"]["rows"] for k in r if k.startswith("p vs ")]
+    if tested:
+        return tested[0]
+    return "Popularity" if "Popularity" in rows and len(rows) > 2 else None
+
+
+def _per_sample(folder: Path) -> dict[str, np.ndarray]:
+    with np.load(folder / "test_per_sample.npz") as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def collect(spec: TableSpec, runs: list[Run], runs_dir: Path | None = None) -> dict[tuple, CellGroup]:
+    """{(dataset, group, row): CellGroup} with significance filled in, for every planned cell."""
+    cells: dict[tuple, CellGroup] = {}
+    for run in runs:
+        key = (run.dataset, run.group, run.row)
+        cell = cells.setdefault(key, CellGroup(*key))
+        result = load_run(run, runs_dir)
+        if result is not None:
+            cell.results.append(result)
+    for dataset, group in {(d, g) for d, g, _ in cells}:
+        _test(spec, {r.key: cells[(dataset, group, r.key)] for r in spec.rows if (dataset, group, r.key) in cells})
+    return cells
+
+
+def _test(spec: TableSpec, rows: dict[str, CellGroup]) -> None:
+    metric = spec.key_metric
+    base = rows.get(spec.base_row) if spec.base_row else None
+    for key, cell in rows.items():
+        if base is not None and cell is not base:
+            cell.p_base, cell.p_base_seeds = compare(cell, base, metric)
+    method = rows.get(spec.method_row) if spec.method_row else None
+    if method is None or not method.results:
+        return
+    others = [c for k, c in rows.items() if c is not method and c.results]
+    if not others:
+        return
+    best = max(others, key=lambda c: c.mean(metric))
+    method.best_row = best.row
+    method.p_best, method.p_best_seeds = compare(method, best, metric)
+    for m in spec.metrics:  # the paper's "*": better than every baseline, significantly (p < 0.05)
+        top = max(others, key=lambda c: c.mean(m))
+        p, _ = compare(method, top, m)
+        if p is not None and p < 0.05 and method.mean(m) > top.mean(m):
+            method.marks.add(m)
+
+
+def compare(a: CellGroup, b: CellGroup, metric: str) -> tuple[float | None, float | None]:
+    """(p over samples, p over seeds) of a paired t-test of ``a`` against ``b`` on their common seeds."""
+    common = sorted(set(a.seeds) & set(b.seeds))
+    if not common:
+        return None, None
+    va = [r.values[metric] for r in a.results if r.run.seed in common]
+    vb = [r.values[metric] for r in b.results if r.run.seed in common]
+    if any(x.shape != y.shape for x, y in zip(va, vb)):
+        return None, None  # different evaluation sets (e.g. another EVAL_TARGETS_PER_USER): not paired
+    p_samples = paired_t_test(np.mean(va, axis=0), np.mean(vb, axis=0))
+    p_seeds = paired_t_test(np.array([x.mean() for x in va]), np.array([y.mean() for y in vb])) if len(common) > 1 else None
+    return p_samples, p_seeds

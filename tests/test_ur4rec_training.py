@@ -202,3 +202,24 @@ def test_retriever_match_table_compares_pretrained_random_and_floor(data, tmp_pa
     for values in rows.values():
         assert 0.0 <= values["NDCG@10"] <= values["Recall@10"] <= values["Recall@50"] <= 1.0
     assert rows["pre-trained retriever"] != rows["randomly initialised retriever"]
+
+
+def test_nearest_negatives_are_the_targets_neighbours_and_never_the_users_items(data):
+    from ur4rec.train.batches import TrainingRows
+    from ur4rec.train.pretrain import NearestNegatives
+
+    vectors = RandomKnowledge(dim=12).vectors(data).item
+    training = TrainingRows(data)
+    rows = training.epoch(0, 0, 5, cap=40)
+    hard = NearestNegatives(training, vectors).replace(rows, np.random.default_rng(0))
+    targets = rows.candidates[np.arange(len(rows)), rows.label]
+    assert (hard.candidates[:, 0] == targets).all() and (hard.label == 0).all()
+    unit = vectors[1:] / np.linalg.norm(vectors[1:], axis=1, keepdims=True)
+    for j in range(len(rows)):
+        u = int(rows.users[j])
+        own = set(data.seq_items[data.seq_offsets[u]:data.seq_offsets[u + 1]].tolist())
+        negs = hard.candidates[j, 1:].tolist()
+        assert len(set(negs)) == 4 and not own & set(negs)
+        sims = unit @ unit[targets[j] - 1]
+        allowed = [i + 1 for i in np.argsort(-sims) if i + 1 not in own]
+        assert negs == allowed[:4]  # the nearest items the user never touched, nearest first

@@ -6,6 +6,10 @@ item projection and the PIM head learn). ``contrastive = None`` is the "w/o CL" 
 None`` the "w/o PIM" row; ``reset`` lists parameters re-initialised after pre-training
 (``['proxies']``: the "proxy random" row).
 
+``negatives = 'nearest'`` replaces the uniform negatives by hard ones: the items whose knowledge
+vectors are nearest the target's in a FAISS index, skipping anything the user interacted with
+(uniform draws fill a row when too few are left). Off by default.
+
 Validation: the first validation target of every user (at most ``valid_samples``) with the first M
 non-target items of its fixed candidate list; the monitored metric is minus the validation loss.
 Also reported: the accuracy of each objective at putting the positive first.
@@ -56,14 +60,16 @@ class RetrieverPretraining(EpochTrainer, Pretrainer):
                  n_negatives: int = 10, epochs: int = 10, batch_size: int = 32, lr: float = 1e-4,
                  weight_decay: float = 0.01, patience: int = 2, samples_per_epoch: int | None = None,
                  valid_samples: int | None = 2000, reset: tuple = (), grad_clip: float | None = 5.0,
-                 precision: str = "float32"):
+                 precision: str = "float32", negatives: str = "random"):
         super().__init__(epochs, batch_size, lr, weight_decay, patience, samples_per_epoch, grad_clip, precision)
         if contrastive is None and matching is None:
             raise ValueError("pretrainers.Retriever needs at least one objective (contrastive or matching); "
                              "for the 'w/o pretrain' row set rankers.Neural.pretrain = None instead")
         if n_negatives < 1:
             raise ValueError(f"pretrainers.Retriever.n_negatives must be >= 1, not {n_negatives}")
-        self.contrastive, self.matching, self.alpha = contrastive, matching, alpha
+        if negatives not in ("random", "nearest"):
+            raise ValueError(f"pretrainers.Retriever.negatives must be 'random' or 'nearest', not {negatives!r}")
+        self.contrastive, self.matching, self.alpha, self.negatives = contrastive, matching, alpha, negatives
         self.n_negatives, self.valid_samples, self.reset = n_negatives, valid_samples, tuple(reset)
 
     def artifact_key(self, augmenter, data, base_key: str, seed: int) -> str:
@@ -121,11 +127,16 @@ class RetrieverPretraining(EpochTrainer, Pretrainer):
             return self._loss(augmenter, backbone, batch)
 
         report = ("loss",) + tuple(f"{k} acc@1" for k, o in (("CL", self.contrastive), ("PIM", self.matching)) if o)
-        phase = Phase("pretrain", augmenter, [p for p in augmenter.parameters() if p.requires_grad],
-                      lambda epoch: training.epoch(seed, epoch, 1 + self.n_negatives, self.samples_per_epoch),
+        nearest = NearestNegatives(training, augmenter.item_vectors.numpy()) if self.negatives == "nearest" else None
+
+        def epoch_rows(epoch):
+            rows = training.epoch(seed, epoch, 1 + self.n_negatives, self.samples_per_epoch)
+            return rows if nearest is None else nearest.replace(rows, np.random.default_rng([seed, epoch, 2]))
+
+        phase = Phase("pretrain", augmenter, [p for p in augmenter.parameters() if p.requires_grad], epoch_rows,
                       batch_loss, lambda: self._validate(augmenter, backbone, make_batch, valid_rows),
                       "neg_loss", key, report=report)
-        console.log(f"pre-training the retriever ({folder}): M={self.n_negatives} negatives, "
+        console.log(f"pre-training the retriever ({folder}): M={self.n_negatives} {self.negatives} negatives, "
                     f"objectives {'+'.join(n for n, o in (('CL', self.contrastive), ('PIM', self.matching)) if o)}, alpha {self.alpha}")
         self.run(phase, folder, seed, console)
         for p in backbone.parameters():
@@ -138,3 +149,30 @@ class RetrieverPretraining(EpochTrainer, Pretrainer):
             if name != "proxies":
                 raise ValueError(f"pretrainers.Retriever.reset knows only 'proxies', not {name!r}")
             augmenter.retriever.reset_proxies(torch.Generator().manual_seed(seed + 7919))
+
+
+class NearestNegatives:
+    """Hard negatives: the items nearest each target by knowledge vector (FAISS), never the user's own items."""
+
+    def __init__(self, training: TrainingRows, item_vectors: np.ndarray, depth: int = 64):
+        from ur4rec.index.faiss_index import ItemIndex
+
+        self.sampler = training.sampler
+        _, self.neighbours = ItemIndex(item_vectors).search(item_vectors[1:], depth + 1)  # [I, depth+1], row = item-1
+
+    def replace(self, rows: TrainRows, rng: np.random.Generator) -> TrainRows:
+        m = rows.candidates.shape[1] - 1
+        targets = rows.candidates[np.arange(len(rows)), rows.label].astype(np.int64)
+        near = self.neighbours[targets - 1]  # [S, depth+1], nearest first (the target itself among them)
+        users = rows.users.astype(np.int64)
+        width = near.shape[1]
+        seen = self.sampler._invalid(np.repeat(users, width), near.reshape(-1, 1)).reshape(near.shape)
+        usable = ~seen & (near != targets[:, None])
+        fallback = self.sampler.negatives(rng, users, m)  # uniform, for rows with too few usable neighbours
+        negs = np.empty((len(rows), m), dtype=np.int64)
+        for j in range(len(rows)):
+            hard = near[j][usable[j]][:m].tolist()
+            taken = set(hard)
+            negs[j] = hard + [int(x) for x in fallback[j] if x not in taken][:m - len(hard)]
+        cand = np.concatenate([targets[:, None], negs], axis=1)
+        return TrainRows(rows.users, rows.pos, cand.astype(np.int32), np.zeros(len(rows), dtype=np.int64))

@@ -12,6 +12,7 @@ gin wiring (classes without parentheses are built by ``fit`` once the dataset's 
 UR4Rec (Algorithm 1) adds two stages before the joint training of eq. 9::
 
     rankers.Neural.start_from_base = True           # backbone starts from the trained Base checkpoint
+    rankers.Neural.base_trainer = @trainers.Supervised()  # how that Base is trained (default: ``trainer``)
     rankers.Neural.pretrain = @pretrainers.Retriever()   # None: the "w/o pretrain" row
 
 The Base checkpoint is a cached artifact (``<cache>/checkpoints/base-<key>.pt``) keyed by the
@@ -71,7 +72,7 @@ class Neural(Ranker):
     def __init__(self, backbone: Callable[..., Backbone], augmenter: Callable[..., nn.Module] | None = None,
                  loss: Loss | None = None, trainer: Trainer | None = None, history_len: int = 10,
                  eval_batch_size: int = 256, name: str | None = None, tag: str | None = None,
-                 start_from_base: bool = False, pretrain=None):
+                 start_from_base: bool = False, pretrain=None, base_trainer: Trainer | None = None):
         self.backbone_cls = _check_factory(backbone, "backbone")
         self.augmenter_cls = _check_factory(augmenter, "augmenter")
         base = getattr(backbone, "registry_name", getattr(backbone, "__name__", "Neural"))
@@ -82,6 +83,7 @@ class Neural(Ranker):
         self.trainer = trainer or Supervised()
         self.history_len, self.eval_batch_size = history_len, eval_batch_size
         self.start_from_base, self.pretrain = start_from_base, pretrain
+        self.base_trainer = base_trainer or self.trainer  # trains (and names) the Base checkpoint
         if pretrain is not None and not start_from_base:
             raise ConfigError("rankers.Neural.pretrain needs rankers.Neural.start_from_base = True: the retriever is "
                               "pre-trained on the trained Base backbone's item representations h_i (paper eq. 7-8)")
@@ -126,7 +128,7 @@ class Neural(Ranker):
     def base_key(self, data: PreparedDataset, seed: int) -> str:
         """Names the trained Base backbone: same key = same weights (see the module docstring)."""
         backbone = self.backbone_cls(sizes_of(data), 0)
-        trainer = self.trainer
+        trainer = self.base_trainer
         train_id = trainer.model_fingerprint(Reranker(backbone, None), self.loss, data, seed) \
             if isinstance(trainer, Supervised) else repr(vars(trainer))
         return fingerprint({"train": train_id, "history_len": self.history_len,
@@ -151,8 +153,8 @@ class Neural(Ranker):
         path = self.base_path(key)
         if not path.is_file():
             console.log(f"{self.name}: no Base checkpoint {path.name} yet; training the Base backbone first")
-            base = Neural(self.backbone_cls, None, self.loss, self.trainer, self.history_len, self.eval_batch_size,
-                          name=self.name + "/base")
+            base = Neural(self.backbone_cls, None, self.loss, self.base_trainer, self.history_len,
+                          self.eval_batch_size, name=self.name + "/base")
             base.fit(data, None if run_dir is None else run_dir / "base", seed, console)
         state = torch.load(path, map_location="cpu", weights_only=True)["backbone"]
         missing, unexpected = self.model.backbone.load_state_dict(state, strict=False)

@@ -199,6 +199,54 @@ def inspect_match(files: List[str] = FILES, binding: List[str] = BINDINGS,
     _guard(debug, files, step)
 
 
+@app.command()
+def bench(table: str = typer.Argument(..., help="table2, table3, table5, table6, fig4, or speed"),
+          datasets: Optional[str] = typer.Option(None, "--datasets", "-d", help="comma list, e.g. ml-100k (default: all)"),
+          backbones: Optional[str] = typer.Option(None, "--backbones", help="comma list, e.g. prm,sasrec (default: the table's)"),
+          rows: Optional[str] = typer.Option(None, "--rows", help="comma list of row keys, e.g. base,kar (default: all)"),
+          seeds: str = typer.Option("0", "--seeds", help="e.g. 0 or 0,1,2 or 0-2"),
+          limit_users: Optional[int] = typer.Option(None, "--limit-users", help="quick version: first N users only"),
+          dry_run: bool = typer.Option(False, "--dry-run", help="list the runs and their gin files; run nothing"),
+          out: Optional[str] = typer.Option(None, "--out", help="folder for the Markdown/CSV/PNG (default RUNS_DIR/reports)"),
+          only: Optional[str] = typer.Option(None, "--only", help="speed: comma list of benchmarks (default: all)"),
+          experiments: Optional[str] = typer.Option(None, "--experiments", hidden=True),
+          debug: bool = DEBUG) -> None:
+    """Run every missing run of a paper table (one subprocess each, resumable) and print/write the table."""
+    def step():
+        from ur4rec.bench import commands
+
+        if table == "speed":
+            return commands.bench_speed(console, only, dry_run, out)
+        return commands.bench_table(table, console, "ur4rec " + shlex.join(sys.argv[1:]), datasets, backbones, rows,
+                                    seeds, limit_users, dry_run, out, experiments)
+
+    code = _guard(debug, [], step)
+    if code:
+        raise typer.Exit(code=code)
+
+
+@app.command()
+def report(runs_dir: str = typer.Argument(..., help="the runs folder, e.g. runs"),
+           table: List[str] = typer.Option([], "--table", "-t", help="only these tables (repeat); default: every table"),
+           datasets: Optional[str] = typer.Option(None, "--datasets", "-d", help="comma list (default: all)"),
+           backbones: Optional[str] = typer.Option(None, "--backbones", help="comma list (default: all)"),
+           seeds: Optional[str] = typer.Option(None, "--seeds", help="default: every seed found"),
+           limit_users: Optional[int] = typer.Option(None, "--limit-users", help="the runs of bench --limit-users N"),
+           out: Optional[str] = typer.Option(None, "--out", help="folder for the Markdown/CSV/PNG (default RUNS_DIR/reports)"),
+           experiments: Optional[str] = typer.Option(None, "--experiments", hidden=True),
+           debug: bool = DEBUG) -> None:
+    """Print/write the paper tables from finished runs under RUNS_DIR, without running anything."""
+    def step():
+        from ur4rec.bench import commands
+
+        return commands.report(runs_dir, console, "ur4rec " + shlex.join(sys.argv[1:]), table or None, datasets,
+                               backbones, seeds, limit_users, out, experiments)
+
+    code = _guard(debug, [], step)
+    if code:
+        raise typer.Exit(code=code)
+
+
 def main() -> None:
     app()
 

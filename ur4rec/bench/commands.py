@@ -28,7 +28,12 @@ def bench_table(table: str, console: Console, command_line: str, datasets: str |
     if dry_run:
         console.print(runs_table(runs, f"{spec.title}: {len(runner.unique(runs))} runs (dry run: nothing is run)"))
         return 0
-    outcome = runner.execute(runs, console)
+    try:
+        outcome = runner.execute(runs, console)
+    except KeyboardInterrupt:
+        console.log("[yellow]interrupted: the run in progress was stopped; the same command resumes it "
+                    "(finished runs are skipped)[/yellow]")
+        raise
     console.log(f"{len(outcome.ran)} run, {len(outcome.skipped)} already finished, {len(outcome.failed)} failed, "
                 f"{len(outcome.unrunnable)} without a usable gin file")
     for run in outcome.unrunnable:

@@ -56,7 +56,8 @@ def test_new_backbone_is_listed_and_trains_from_a_binding(tmp_path):
     run = cli(["run", str(exp), "-b", f"DATA_DIR='{data}'", "-b", "K_CORE=2", "-b", "N_CANDIDATES=15",
                "-b", "rankers.Neural.backbone = @backbones.MeanMatch", "-b", "backbones.MeanMatch.dim = 6"], tmp_path, env)
     assert run.returncode == 0, run.stdout + run.stderr
-    run_dir = tmp_path / "runs" / "mine" / "ml-1m" / "seed0"
+    (exp_dir,) = (tmp_path / "runs").glob("mine+*")  # the bindings name their own run folder
+    run_dir = exp_dir / "ml-1m" / "seed0"
     rows = json.loads((run_dir / "metrics.json").read_text())["splits"]["test"]["rows"]
     assert [r["ranker"] for r in rows] == ["Popularity", "MeanMatch", "random floor"]
     assert json.loads((run_dir / "MeanMatch" / "training.json").read_text())["epoch"] == 1

@@ -80,6 +80,7 @@ def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_
                baseline: str = "Popularity", console: Console | None = None, command: str = "") -> dict:
     """Fit and evaluate ``rankers`` on ``prepare_data()``; returns the metrics written to metrics.json."""
     console = console or Console()
+    commit = git_commit()  # at the start: the code that trains is the code reported, even if the tree changes later
     data = prepare_data(log=console.log)
     run_dir = Path(runs_dir) / name / data.name / f"seed{seed}"
     save_operative(run_dir)
@@ -96,7 +97,7 @@ def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_
             results[split].append(res)
         console.log(f"{ranker.name}: fitted in {fit_s:.1f}s, test NDCG@10 = {results['test'][-1].means()['NDCG@10']:.4f}")
     save_operative(run_dir)  # again: now it lists every configurable actually called
-    return _write_report(run_dir, data, results, baseline, console, command)
+    return _write_report(run_dir, data, results, baseline, console, command, commit)
 
 
 def _evaluate_with_progress(ranker, data: PreparedDataset, split: str, console: Console) -> EvalResult:
@@ -107,10 +108,11 @@ def _evaluate_with_progress(ranker, data: PreparedDataset, split: str, console: 
         return evaluate(ranker, data, split, progress=lambda n: progress.advance(task, n))
 
 
-def _write_report(run_dir: Path, data: PreparedDataset, results, baseline: str, console: Console, command: str) -> dict:
+def _write_report(run_dir: Path, data: PreparedDataset, results, baseline: str, console: Console, command: str,
+                  commit: str) -> dict:
     payload = {"dataset": data.name, "dataset_stats": data.stats["filtered"], "protocol": data.params,
                "machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})",
-               "commit": git_commit(), "command": command, "splits": {}}
+               "commit": commit, "command": command, "splits": {}}
     md = [f"# {run_dir}\n", f"command: `{command}`  \ncommit: {payload['commit']}  \nmachine: {payload['machine']}\n"]
     for split in ("valid", "test"):
         table_rows = report.rows(results[split], data.n_candidates, baseline)

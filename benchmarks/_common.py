@@ -52,3 +52,10 @@ def trained_row(payload: dict) -> dict:
     """The test-split row of the run's one trained ranker (every row but the reference ones)."""
     (model,) = [r for r in payload["splits"]["test"]["rows"] if r["ranker"] not in REFERENCE_ROWS]
     return model
+
+
+def p_text(p: float) -> str:
+    """A p-value as a table cell: '<1e-16', scientific below 0.001, '*' when p < 0.05, 'n/a' when undefined."""
+    if p != p:  # NaN: too few pairs for a test
+        return "n/a"
+    return ("<1e-16" if p < 1e-16 else f"{p:.1e}" if p < 0.001 else f"{p:.3f}") + ("*" if p < 0.05 else "")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import ROOT, TABLE2_BACKBONES, table2_run, trained_row
+from _common import ROOT, TABLE2_BACKBONES, p_text, table2_run, trained_row
 from ur4rec.evaluation.significance import paired_t_test
 
 ROWS = ("base", "bert", "llm")
@@ -28,10 +28,6 @@ def load_row(runs: Path, dataset: str, backbone: str, row: str, seed: int) -> di
     values = dict(np.load(folder / name / "test_per_sample.npz"))
     return {"name": name, "values": values, "command": payload["command"], "commit": payload["commit"],
             "caption": payload["splits"]["test"]["caption"], "machine": payload["machine"]}
-
-
-def p_text(p: float) -> str:
-    return ("<1e-16" if p < 1e-16 else f"{p:.1e}" if p < 0.001 else f"{p:.3f}") + ("*" if p < 0.05 else "")
 
 
 def main() -> None:

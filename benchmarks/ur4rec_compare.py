@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import ROOT, table2_run, trained_row
+from _common import ROOT, p_text, table2_run, trained_row
 from ur4rec.evaluation.significance import paired_t_test
 
 ROWS = ("base", "llm", "ur4rec")
@@ -33,12 +33,6 @@ def seed_run(runs: Path, dataset: str, backbone: str, row: str, seed: int) -> di
     return {"name": name, "values": dict(np.load(folder / name / "test_per_sample.npz")), "payload": payload,
             "epochs": training["epoch"], "stopped": training.get("stopped_by", "?"),
             "best_epoch": training["best_epoch"] + 1}
-
-
-def p_text(p: float) -> str:
-    if np.isnan(p):
-        return "n/a"
-    return ("<1e-16" if p < 1e-16 else f"{p:.1e}" if p < 0.001 else f"{p:.3f}") + ("*" if p < 0.05 else "")
 
 
 def compare(a: list[dict], b: list[dict]) -> tuple[float, float]:

@@ -48,6 +48,22 @@ def table2_run(runs: Path, dataset: str, backbone: str, row: str, seed: int) -> 
     return folder, json.loads((folder / "metrics.json").read_text())
 
 
+def load_trained(runs: Path, dataset: str, backbone: str, row: str, seed: int) -> dict | None:
+    """The run's trained ranker: name, test per-sample values, training.json, payload; None when not run."""
+    import json
+
+    import numpy as np
+
+    run = table2_run(runs, dataset, backbone, row, seed)
+    if run is None:
+        return None
+    folder, payload = run
+    name = trained_row(payload)["ranker"]
+    training = folder / name / "training.json"
+    return {"name": name, "values": dict(np.load(folder / name / "test_per_sample.npz")), "payload": payload,
+            "training": json.loads(training.read_text()) if training.is_file() else {}}
+
+
 def trained_row(payload: dict) -> dict:
     """The test-split row of the run's one trained ranker (every row but the reference ones)."""
     (model,) = [r for r in payload["splits"]["test"]["rows"] if r["ranker"] not in REFERENCE_ROWS]

@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from _common import ROOT, TABLE2_BACKBONES, p_text, table2_run, trained_row
+from _common import ROOT, TABLE2_BACKBONES, load_trained, p_text
 from ur4rec.evaluation.significance import paired_t_test
 
 ROWS = ("base", "bert", "llm")
@@ -20,13 +18,11 @@ METRICS = ("MAP@10", "NDCG@5", "NDCG@10", "NDCG@20")
 
 def load_row(runs: Path, dataset: str, backbone: str, row: str, seed: int) -> dict | None:
     """The trained ranker's test per-sample values, name, command and commit; None when not run."""
-    run = table2_run(runs, dataset, backbone, row, seed)
+    run = load_trained(runs, dataset, backbone, row, seed)
     if run is None:
         return None
-    folder, payload = run
-    name = trained_row(payload)["ranker"]
-    values = dict(np.load(folder / name / "test_per_sample.npz"))
-    return {"name": name, "values": values, "command": payload["command"], "commit": payload["commit"],
+    payload = run["payload"]
+    return {"name": run["name"], "values": run["values"], "command": payload["command"], "commit": payload["commit"],
             "caption": payload["splits"]["test"]["caption"], "machine": payload["machine"]}
 
 

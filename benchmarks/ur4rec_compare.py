@@ -11,12 +11,11 @@ Usage: python benchmarks/ur4rec_compare.py ml-100k --backbones prm gru4rec --see
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
-from _common import ROOT, p_text, table2_run, trained_row
+from _common import ROOT, load_trained, p_text
 from ur4rec.evaluation.significance import paired_t_test
 
 ROWS = ("base", "llm", "ur4rec")
@@ -24,14 +23,11 @@ METRICS = ("MAP@10", "NDCG@10")
 
 
 def seed_run(runs: Path, dataset: str, backbone: str, row: str, seed: int) -> dict | None:
-    run = table2_run(runs, dataset, backbone, row, seed)
+    run = load_trained(runs, dataset, backbone, row, seed)
     if run is None:
         return None
-    folder, payload = run
-    name = trained_row(payload)["ranker"]
-    training = json.loads((folder / name / "training.json").read_text())
-    return {"name": name, "values": dict(np.load(folder / name / "test_per_sample.npz")), "payload": payload,
-            "epochs": training["epoch"], "stopped": training.get("stopped_by", "?"),
+    training = run["training"]
+    return {**run, "epochs": training["epoch"], "stopped": training.get("stopped_by", "?"),
             "best_epoch": training["best_epoch"] + 1}
 
 

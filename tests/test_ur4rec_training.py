@@ -21,6 +21,7 @@ from ur4rec.rankers.neural import Neural
 from ur4rec.retriever.model import Retriever
 from ur4rec.train import pretrain as pretrain_mod
 from ur4rec.train.pretrain import RetrieverPretraining
+from ur4rec.train.batches import BatchMaker
 from ur4rec.train.trainer import Supervised
 
 QUIET = Console(quiet=True)
@@ -43,6 +44,15 @@ def ur4rec(knowledge_seed=0, reset=(), pretrain_epochs=2, contrastive=True, name
     pre = RetrieverPretraining(InfoNCE() if contrastive else None, PIM(), epochs=pretrain_epochs, batch_size=16,
                                samples_per_epoch=32, n_negatives=4, reset=reset, patience=10)
     return Neural(PRM, aug, trainer=trainer(), history_len=5, name=name, start_from_base=True, pretrain=pre)
+
+
+def pretrained(data, model=None, seed=0):
+    """Build ``model`` (default ur4rec()), load the Base checkpoint and pre-train (or reuse) its retriever."""
+    m = model or ur4rec()
+    m.model, m.make_batch = m.build(data), BatchMaker(data, 5)
+    key = m._start_from_base(data, None, seed, QUIET)
+    m.pretrain.fit(m.model.augmenter, m.model.backbone, data, m.make_batch, seed, QUIET, key)
+    return m
 
 
 def test_ur4rec_reuses_the_base_checkpoint_and_trains(data, tmp_path):
@@ -72,7 +82,6 @@ def test_joint_training_starts_as_the_base_model(data, tmp_path):
     model.model = model.build(data)
     model._start_from_base(data, None, 0, QUIET)
     s = data.samples("valid")
-    model.make_batch = base.make_batch
     batch = base.make_batch(s.user, s.pos, s.candidates)
     model.model.eval()
     with torch.no_grad():  # the concat projection starts as [I, 0]: e_aug enters with weight 0
@@ -82,11 +91,7 @@ def test_joint_training_starts_as_the_base_model(data, tmp_path):
 def test_pretraining_resumes_after_a_kill_with_the_same_weights(data, tmp_path, monkeypatch):
     monkeypatch.setenv("UR4REC_CACHE", str(tmp_path / "straight"))
     Neural(PRM, trainer=trainer(), history_len=5, name="PRM").fit(data, None, seed=0, console=QUIET)
-    straight = ur4rec(pretrain_epochs=3)
-    straight.model = straight.build(data)
-    straight.make_batch = __import__("ur4rec.train.batches", fromlist=["BatchMaker"]).BatchMaker(data, 5)
-    base_key = straight._start_from_base(data, None, 0, QUIET)
-    straight.pretrain.fit(straight.model.augmenter, straight.model.backbone, data, straight.make_batch, 0, QUIET, base_key)
+    straight = pretrained(data, ur4rec(pretrain_epochs=3))
 
     monkeypatch.setenv("UR4REC_CACHE", str(tmp_path / "killed"))
     Neural(PRM, trainer=trainer(), history_len=5, name="PRM").fit(data, None, seed=0, console=QUIET)
@@ -98,31 +103,18 @@ def test_pretraining_resumes_after_a_kill_with_the_same_weights(data, tmp_path, 
             raise KeyboardInterrupt("killed")
         return real(self, *a, **kw)
 
-    def pretrained():
-        m = ur4rec(pretrain_epochs=3)
-        m.model = m.build(data)
-        m.make_batch = straight.make_batch
-        key = m._start_from_base(data, None, 0, QUIET)
-        m.pretrain.fit(m.model.augmenter, m.model.backbone, data, m.make_batch, 0, QUIET, key)
-        return m
-
     monkeypatch.setattr(pretrain_mod.RetrieverPretraining, "_validate", dies_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
-        pretrained()
+        pretrained(data, ur4rec(pretrain_epochs=3))
     monkeypatch.setattr(pretrain_mod.RetrieverPretraining, "_validate", real)
-    resumed = pretrained()
+    resumed = pretrained(data, ur4rec(pretrain_epochs=3))
     for (name, a), b in zip(straight.model.augmenter.state_dict().items(), resumed.model.augmenter.state_dict().values()):
         assert torch.equal(a, b), name
 
 
 def test_proxy_random_starts_joint_training_with_other_proxies(data, tmp_path):
     Neural(PRM, trainer=trainer(), history_len=5, name="PRM").fit(data, None, seed=0, console=QUIET)
-    kept, fresh = ur4rec(), ur4rec(reset=["proxies"])
-    for m in (kept, fresh):
-        m.model = m.build(data)
-        m.make_batch = __import__("ur4rec.train.batches", fromlist=["BatchMaker"]).BatchMaker(data, 5)
-        key = m._start_from_base(data, None, 0, QUIET)
-        m.pretrain.fit(m.model.augmenter, m.model.backbone, data, m.make_batch, 0, QUIET, key)
+    kept, fresh = pretrained(data, ur4rec()), pretrained(data, ur4rec(reset=["proxies"]))
     assert not torch.allclose(kept.model.augmenter.retriever.proxies, fresh.model.augmenter.retriever.proxies)
     others = [n for n in kept.model.augmenter.state_dict() if "proxies" not in n]
     for n in others:  # the same pre-training (one cached artifact), only the proxies differ

@@ -11,11 +11,14 @@ class NegativeSampler:
         self.n_items = n_items
         self.forbidden = np.unique(users.astype(np.int64) * (n_items + 1) + items.astype(np.int64))
 
+    def seen(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """[S, n] bool: did user ``users[s]`` interact with ``items[s, j]`` (in any split)?"""
+        keys = users[:, None] * (self.n_items + 1) + items
+        hit = np.minimum(np.searchsorted(self.forbidden, keys), len(self.forbidden) - 1)
+        return self.forbidden[hit] == keys
+
     def _invalid(self, users: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        keys = users[:, None] * (self.n_items + 1) + cand
-        hit = np.searchsorted(self.forbidden, keys)
-        hit = np.minimum(hit, len(self.forbidden) - 1)
-        seen = self.forbidden[hit] == keys
+        seen = self.seen(users, cand)
         order = np.argsort(cand, axis=1, kind="stable")
         ordered = np.take_along_axis(cand, order, axis=1)
         dup = np.zeros_like(seen)

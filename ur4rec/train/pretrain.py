@@ -165,9 +165,7 @@ class NearestNegatives:
         targets = rows.candidates[np.arange(len(rows)), rows.label].astype(np.int64)
         near = self.neighbours[targets - 1]  # [S, depth+1], nearest first (the target itself among them)
         users = rows.users.astype(np.int64)
-        width = near.shape[1]
-        seen = self.sampler._invalid(np.repeat(users, width), near.reshape(-1, 1)).reshape(near.shape)
-        usable = ~seen & (near != targets[:, None])
+        usable = ~self.sampler.seen(users, near) & (near != targets[:, None])
         fallback = self.sampler.negatives(rng, users, m)  # uniform, for rows with too few usable neighbours
         negs = np.empty((len(rows), m), dtype=np.int64)
         for j in range(len(rows)):

@@ -1,23 +1,48 @@
 #!/usr/bin/env bash
-# The headline UR4Rec comparison on ML-100K: Base, +LLM and UR4Rec for each backbone and seed, one run
-# at a time (two torch processes on 2 cores slow each other 5x). Finished runs are skipped by `ur4rec run`'s
-# own resume (each phase resumes from its last epoch). Logs: $LOGS/<backbone>-<row>-seed<k>.log.
-# Usage: bash benchmarks/run_ur4rec_ml100k.sh "prm gru4rec" "0 1 2"
+# The headline UR4Rec comparison on ML-100K: Base, +LLM, UR4Rec and the Base-continued control for each
+# backbone and seed. WORKERS processes (default 2) take jobs from one queue, each pinned to its own core
+# with one thread: small models use two threads poorly, and two 2-thread processes on 2 cores thrash.
+# UR4Rec jobs come after the Base jobs of the same seed so they reuse the published Base checkpoint.
+# Finished runs are skipped; an interrupted one resumes (`ur4rec run` resumes each phase from its last epoch).
+# Logs: $LOGS/<backbone>-<row>-seed<k>.log and $LOGS/queue.log.
+# Usage: WORKERS=2 bash benchmarks/run_ur4rec_ml100k.sh "prm gru4rec" "0 1 2"
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BACKBONES=${1:-"prm gru4rec"}
 SEEDS=${2:-"0 1 2"}
+WORKERS=${WORKERS:-2}
 LOGS=${LOGS:-runs/logs}
 mkdir -p "$LOGS"
-for seed in $SEEDS; do
+QUEUE=$(mktemp)
+gin_of() {  # backbone row -> gin file (the control row lives outside table2)
+  if [ "$2" = base-continued ]; then echo "gin/experiments/controls/ml-100k/$1/base-continued.gin"
+  else echo "gin/experiments/table2/ml-100k/$1/$2.gin"; fi
+}
+folder_of() {
+  if [ "$2" = base-continued ]; then echo "runs/controls/ml-100k/$1/base-continued/ml-100k/seed$3"
+  else echo "runs/table2/ml-100k/$1/$2/ml-100k/seed$3"; fi
+}
+for row in base ur4rec llm base-continued; do
   for bb in $BACKBONES; do
-    for row in base llm ur4rec; do
-      done_file=runs/table2/ml-100k/$bb/$row/ml-100k/seed$seed/metrics.json
-      if [ -f "$done_file" ]; then echo "skip $bb $row seed $seed (done)"; continue; fi
-      echo "$(date +%T) start $bb $row seed $seed"
-      .venv/bin/python cli.py run "gin/experiments/table2/ml-100k/$bb/$row.gin" -b "SEED=$seed" \
-        > "$LOGS/$bb-$row-seed$seed.log" 2>&1
-      echo "$(date +%T) end $bb $row seed $seed (exit $?)"
+    for seed in $SEEDS; do
+      [ -f "$(gin_of "$bb" "$row")" ] || continue
+      [ -f "$(folder_of "$bb" "$row" "$seed")/metrics.json" ] && { echo "skip $bb $row seed $seed (done)"; continue; }
+      echo "$bb $row $seed" >> "$QUEUE"
     done
   done
 done
+worker() {
+  local core=$1 job
+  while true; do
+    job=$(flock "$QUEUE" sh -c 'head -n1 "$0"; sed -i 1d "$0"' "$QUEUE")
+    [ -z "$job" ] && return 0
+    set -- $job
+    echo "$(date +%T) core $core start $*" | tee -a "$LOGS/queue.log"
+    OMP_NUM_THREADS=1 taskset -c "$core" .venv/bin/python cli.py run "$(gin_of "$1" "$2")" -b "SEED=$3" \
+      > "$LOGS/$1-$2-seed$3.log" 2>&1
+    echo "$(date +%T) core $core end $* (exit $?)" | tee -a "$LOGS/queue.log"
+  done
+}
+for ((w = 0; w < WORKERS; w++)); do worker $((w % $(nproc))) & done
+wait
+rm -f "$QUEUE"

@@ -151,9 +151,9 @@ class _Vectors(RandomKnowledge):
         return KnowledgeVectors(kv.user, kv.item, kv.description, user_cutoff=np.asarray(data.n_train))
 
 
-def augmenter(data, policy="prefix-safe", z_history=5):
+def augmenter(data, policy="prefix-safe", z_history=5, **kw):
     retriever = partial(Retriever, layers=1, n_proxies=2, dim=16, heads=2)
-    return UR4RecAugmenter(data, _Vectors(dim=12), retriever, z_history=z_history, user_vector=policy)
+    return UR4RecAugmenter(data, _Vectors(dim=12), retriever, z_history=z_history, user_vector=policy, **kw)
 
 
 def test_z_of_a_training_target_holds_nothing_from_the_target_or_later(data):
@@ -186,3 +186,31 @@ def test_z_keeps_the_user_vector_for_evaluation_targets(data):
 def test_unknown_user_vector_policy_is_refused(data):
     with pytest.raises(ValueError, match="user_vector"):
         augmenter(data, "sometimes")
+
+
+# ---- the candidate-knowledge query (not in the paper) ----------------------------------------------------
+def _valid_batch(data):
+    s = data.samples("valid")
+    return BatchMaker(data, history_len=5)(s.user[:4], s.pos[:4], s.candidates[:4], s.label[:4])
+
+
+def test_candidate_knowledge_reaches_only_that_candidates_augment_vector(data):
+    torch.manual_seed(0)
+    aug = augmenter(data, candidate_knowledge=True, aggregate="item")
+    aug.attach(type("B", (), {"item_dim": 8})())
+    aug.eval()
+    batch = _valid_batch(data)
+    items = torch.randn(*batch.cand.shape, 8)
+    before = aug(batch, items)
+    changed = batch.cand[0, 3]
+    aug.item_vectors[changed] += 1.0
+    after = aug(batch, items)
+    moved = ~torch.isclose(before, after, atol=1e-6).all(-1)  # [B, N]
+    assert moved[0, 3]
+    assert torch.equal(moved, batch.cand == changed)  # mask (c): no other candidate's own output moves
+
+
+def test_the_paper_query_has_no_knowledge_projection(data):
+    aug = augmenter(data)
+    assert aug.knowledge_proj is None and "candidate knowledge" not in aug.description
+    assert "candidate knowledge" in augmenter(data, candidate_knowledge=True).description

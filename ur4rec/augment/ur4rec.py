@@ -6,6 +6,10 @@
                                     e_aug_i = mean(O_P, O_i)      ('item': O_i alone)
     path b (eq. 8-9):               e_aug_i = mean over the proxy positions of Retriever([P; h'_i], Z)
 
+``candidate_knowledge=True`` (not in the paper, off by default) adds the candidate's own knowledge
+vector to its query, h'_i = W_h h_i + W_e e_i: the paper's query carries only the backbone's ID
+representation, so the candidate's LLM text, which is what +LLM feeds the backbone, never reaches it.
+
 The same module serves pre-training: ``contrastive_scores`` (eq. 6-7, for InfoNCE) and
 ``matching_scores`` (eq. 8, for PIM). ``retriever = None`` is the "w/o Retr" row: e_aug_i =
 W [mean(Z); e_i], the LLM vectors go to the backbone with no retriever in between.
@@ -35,7 +39,8 @@ class UR4RecAugmenter(Augmenter):
     """Retriever over the LLM knowledge Z, queried by each candidate's backbone representation h_i."""
 
     def __init__(self, data, source: KnowledgeSource, retriever=None, path: str = "joint", aggregate: str = "mean",
-                 z_history: int = 10, user_vector: str = "prefix-safe", dropout: float = 0.1):
+                 z_history: int = 10, user_vector: str = "prefix-safe", dropout: float = 0.1,
+                 candidate_knowledge: bool = False):
         super().__init__()
         if path not in ("joint", "match"):
             raise ValueError(f"augmenters.UR4Rec.path must be 'joint' (mask c) or 'match' (mask b), not {path!r}")
@@ -58,16 +63,27 @@ class UR4RecAugmenter(Augmenter):
         self.dim = self.retriever.dim if self.retriever is not None else vectors.dim
         self.direct = None if self.retriever is not None else nn.Linear(2 * vectors.dim, self.dim)
         self.item_proj = None  # W_h, sized by attach() once the backbone's item width is known
+        use_knowledge = candidate_knowledge and self.retriever is not None
+        self.knowledge_proj = nn.Linear(vectors.dim, self.dim) if use_knowledge else None  # W_e
         self.match_head = nn.Linear(self.dim, 1) if self.retriever is not None else None  # PIM's Linear (eq. 8)
         self.drop = nn.Dropout(dropout)
         how = "w/o Retr" if self.retriever is None else (
             f"retriever {self.retriever.n_layers} layers, K={self.retriever.n_proxies}, path {path}, "
             f"{self.retriever.init_description}")
+        if use_knowledge:
+            how += ", query + candidate knowledge"
         self.description = f"UR4Rec ({how}; Z = e_u ({user_vector}) + {z_history} history items) over {vectors.description}"
 
     def attach(self, backbone) -> None:
         if self.retriever is not None:
             self.item_proj = nn.Linear(backbone.item_dim, self.dim)
+
+    def query(self, ids: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """h'_i [..., d] for item ids [...] with backbone representations items [..., item_dim]."""
+        h = self.item_proj(items)
+        if self.knowledge_proj is not None:
+            h = h + self.knowledge_proj(self.item_vectors[ids])
+        return h
 
     def cache_key(self) -> str:
         return self.vectors_key
@@ -98,7 +114,7 @@ class UR4RecAugmenter(Augmenter):
         if self.retriever is None:  # w/o Retr
             pooled = masked_mean(z, z_mask).unsqueeze(1).expand(-1, batch.cand.shape[1], -1)  # [B, N, D]
             return self.drop(self.direct(torch.cat([pooled, self.item_vectors[batch.cand]], dim=-1)))
-        h = self.item_proj(items)  # [B, N, d]
+        h = self.query(batch.cand, items)  # [B, N, d]
         if self.path == "match":
             return self.drop(self._proxy_average(self.retriever.match(h, z, z_mask)))
         proxies, own = self.retriever.joint(h, batch.cand_mask, z, z_mask)  # [B, K, d], [B, N, d]
@@ -118,10 +134,10 @@ class UR4RecAugmenter(Augmenter):
         """Eq. 6-7: max-over-proxies cosine between Retriever(P, Z) and Retriever(h_i) -> [B, M]."""
         z, z_mask = self.z(batch)
         pref = self.retriever.preference(z, z_mask)  # [B, K, d]
-        return max_cosine(pref, self.retriever.items(self.item_proj(items)))
+        return max_cosine(pref, self.retriever.items(self.query(batch.cand, items)))
 
     def matching_scores(self, batch, items: torch.Tensor) -> torch.Tensor:
         """Eq. 8: Linear(avg of proxy outputs of Retriever([P; h_i], Z)) -> logits [B, M]."""
         z, z_mask = self.z(batch)
-        out = self.retriever.match(self.item_proj(items), z, z_mask)  # [B, M, K+1, d]
+        out = self.retriever.match(self.query(batch.cand, items), z, z_mask)  # [B, M, K+1, d]
         return self.match_head(self._proxy_average(out)).squeeze(-1)

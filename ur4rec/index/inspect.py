@@ -66,7 +66,7 @@ def retriever_match(data, augmenter, backbone, make_batch, split: str = "valid",
     ids = torch.arange(1, data.n_items + 1)
     attrs = torch.from_numpy(data.item_attrs[1:].astype(np.int64))
     with torch.no_grad():
-        h = augmenter.item_proj(backbone.embed_items(ids, attrs)).unsqueeze(0)  # [1, I, d]
+        h = augmenter.query(ids, backbone.embed_items(ids, attrs)).unsqueeze(0)  # [1, I, d]
         items = augmenter.retriever.items(h)[0].numpy()
     index = ItemIndex(np.concatenate([np.zeros((1, items.shape[1]), np.float32), items]))
     samples = data.samples(split)

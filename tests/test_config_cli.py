@@ -81,6 +81,8 @@ def test_run_writes_metrics_and_operative_config(tmp_path, monkeypatch):
     assert "k_core = 2" in (run_dir / "operative_config.gin").read_text().replace("K_CORE = 2", "k_core = 2")
     assert (run_dir / "Popularity" / "test_per_sample.npz").is_file()
     assert "random floor" in result.output
+    scoring = [line for line in result.output.splitlines() if "Popularity: scoring test:" in line]
+    assert scoring and "ETA" in scoring[-1]  # not a terminal: a log line instead of the (invisible) bar
 
 
 def test_data_stats_table(tmp_path):

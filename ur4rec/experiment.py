@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ur4rec.config import save_operative
 from ur4rec.data.pipeline import prepare_data
 from ur4rec.data.prepared import PreparedDataset
+from ur4rec.progress import LogLines, file_log
 from ur4rec.evaluation import report
 from ur4rec.evaluation.harness import EvalResult, evaluate
 from ur4rec.paths import GIN_DIR, REPO_ROOT
@@ -104,8 +105,15 @@ def _evaluate_with_progress(ranker, data: PreparedDataset, split: str, console: 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     # a transient bar on a non-terminal (log file, CI) only leaves blank lines behind
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task(f"{ranker.name}: scoring {split}", total=len(data.samples(split)))
-        return evaluate(ranker, data, split, progress=lambda n: progress.advance(task, n))
+        total = len(data.samples(split))
+        task = progress.add_task(f"{ranker.name}: scoring {split}", total=total)
+        lines = LogLines(file_log(console), f"{ranker.name}: scoring {split}", total, "samples")
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            lines.update(n)
+
+        return evaluate(ranker, data, split, progress=advance)
 
 
 def _write_report(run_dir: Path, data: PreparedDataset, results, baseline: str, console: Console, command: str,

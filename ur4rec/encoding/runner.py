@@ -15,6 +15,7 @@ import numpy as np
 from ur4rec.encoding.encoders import TextEncoder
 from ur4rec.generation.runner import RunStats, _progress
 from ur4rec.paths import cache_dir
+from ur4rec.progress import LogLines, file_log
 from ur4rec.store.lmdb_store import VectorStore, content_key
 
 
@@ -45,6 +46,7 @@ def encode_texts(texts: Sequence[str], encoder: TextEncoder, store: VectorStore 
         size = chunk or max(encoder.batch_size, 1) * 4  # a few encoder batches per commit
         bar = _progress(console) if progress else None
         task = bar.add_task("encoding", total=len(todo), texts_s=0.0, tokens_s=0.0) if bar else None
+        lines = LogLines(file_log(console) if progress else None, "encoding", len(todo), "texts")
         start = time.perf_counter()
         try:
             if bar:
@@ -55,6 +57,7 @@ def encode_texts(texts: Sequence[str], encoder: TextEncoder, store: VectorStore 
                 store.put(batch, vecs)
                 stats.generated += len(batch)
                 stats.batches += 1
+                lines.update(len(batch))
                 if bar:
                     el = time.perf_counter() - start
                     bar.update(task, advance=len(batch), texts_s=stats.generated / el, tokens_s=0.0)

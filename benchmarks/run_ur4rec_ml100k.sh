@@ -40,7 +40,8 @@ worker() {
     echo "$(date +%T) core $core start $*" | tee -a "$LOGS/queue.log"
     OMP_NUM_THREADS=1 taskset -c "$core" .venv/bin/python cli.py run "$(gin_of "$1" "$2")" -b "SEED=$3" \
       > "$LOGS/$1-$2-seed$3.log" 2>&1
-    echo "$(date +%T) core $core end $* (exit $?)" | tee -a "$LOGS/queue.log"
+    local rc=$?
+    echo "$(date +%T) core $core end $* (exit $rc)" | tee -a "$LOGS/queue.log"
   done
 }
 for ((w = 0; w < WORKERS; w++)); do worker $((w % $(nproc))) & done

@@ -75,6 +75,21 @@ def test_ur4rec_trains_its_base_when_none_is_published(data, tmp_path):
     assert Neural.base_path(model.base_key(data, 3)).is_file()
 
 
+def test_a_republished_base_with_other_weights_gets_a_new_retriever(data, tmp_path):
+    base = Neural(PRM, trainer=trainer(), history_len=5, name="PRM")
+    base.fit(data, tmp_path / "base", seed=0, console=QUIET)
+    first = pretrained(data)
+    key_before = first.pretrain.artifact_key(first.model.augmenter, data, first._start_from_base(data, None, 0, QUIET), 0)
+    path = Neural.base_path(base.base_key(data, 0))
+    state = torch.load(path, weights_only=True)
+    state["backbone"] = {k: v + 0.01 for k, v in state["backbone"].items()}  # retrained elsewhere: same key, other weights
+    torch.save(state, path)
+    again = ur4rec()
+    again.model = again.build(data)
+    key_after = again.pretrain.artifact_key(again.model.augmenter, data, again._start_from_base(data, None, 0, QUIET), 0)
+    assert key_after != key_before  # the retriever pre-trained on the old weights is not reused
+
+
 def test_joint_training_starts_as_the_base_model(data, tmp_path):
     base = Neural(PRM, trainer=trainer(), history_len=5, name="PRM")
     base.fit(data, tmp_path / "base", seed=0, console=QUIET)

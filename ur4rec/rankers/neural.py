@@ -24,6 +24,7 @@ knowledge vectors' key, the Base key and the pre-trained retriever's key.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -162,7 +163,9 @@ class Neural(Ranker):
         if extra or unexpected:
             raise ConfigError(f"{path} does not fit this backbone (missing {extra}, unexpected {unexpected})")
         console.log(f"{self.name}: backbone starts from the Base checkpoint {path.name}")
-        return key
+        # The key names the Base configuration; retraining it (another thread count, another machine) can
+        # republish other weights under it, so what depends on the weights is keyed on their bytes too.
+        return f"{key}-{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
 
     @torch.no_grad()
     def score(self, data: PreparedDataset, batch: Samples) -> np.ndarray:

@@ -40,21 +40,31 @@ REFERENCE_ROWS = ("Popularity", "random floor")  # printed beside the trained ra
 
 def table2_run(runs: Path, dataset: str, backbone: str, row: str, seed: int) -> tuple[Path, dict] | None:
     """(run folder, metrics.json payload) of one Table 2 run; None when it has not been run."""
+    return experiment_run(runs, f"table2/{dataset}/{backbone}/{row}", dataset, seed)
+
+
+def experiment_run(runs: Path, experiment: str, dataset: str, seed: int) -> tuple[Path, dict] | None:
+    """(run folder, payload) of ``<runs>/<experiment>/<dataset>/seed<k>``; None when it has not finished."""
     import json
 
-    folder = Path(runs) / "table2" / dataset / backbone / row / dataset / f"seed{seed}"
+    folder = Path(runs) / experiment / dataset / f"seed{seed}"
     if not (folder / "metrics.json").is_file():
         return None
     return folder, json.loads((folder / "metrics.json").read_text())
 
 
 def load_trained(runs: Path, dataset: str, backbone: str, row: str, seed: int) -> dict | None:
+    """The Table 2 run's trained ranker (see ``load_experiment``); None when not run."""
+    return load_experiment(runs, f"table2/{dataset}/{backbone}/{row}", dataset, seed)
+
+
+def load_experiment(runs: Path, experiment: str, dataset: str, seed: int) -> dict | None:
     """The run's trained ranker: name, test per-sample values, training.json, payload; None when not run."""
     import json
 
     import numpy as np
 
-    run = table2_run(runs, dataset, backbone, row, seed)
+    run = experiment_run(runs, experiment, dataset, seed)
     if run is None:
         return None
     folder, payload = run

@@ -54,12 +54,10 @@ def test_metadata_backend_returns_metadata():
 def test_smollm2_smoke():
     """The real default LLM: GGUF -> safetensors conversion in the test cache, then two short answers."""
     llm = HFCausalLM(batch_size=2)
-    start = time.perf_counter()
     out = llm.generate([Prompt("Name one famous movie director.", ""), Prompt("What genre is Toy Story?", "")],
                        max_new_tokens=6)
     assert len(out) == 2 and all(g.text and 0 < g.n_tokens <= 6 for g in out)
-    assert (llm.model_dir() / "model.safetensors").is_file()
-    assert time.perf_counter() - start < 60
+    assert (llm.model_dir() / "model.safetensors").is_file()  # speed is benchmarks/' business, not a test's
 
 
 # ---- OpenAI-compatible server ---------------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""How much of each candidate's input does the augment vector carry in a trained run?
+
+CandidateInput maps [e_i; e_aug_i] to W_id e_i + W_aug e_aug_i + b (eq. 9's concatenation, W_aug
+initialised to 0). For a finished UR4Rec (or +LLM/KAR) run this loads its best checkpoint, runs the
+validation samples through it and reports ||W_aug e_aug|| / ||W_id e|| per candidate (median, mean,
+90th percentile), and the change in validation NDCG@10 when e_aug is zeroed: a share near 0 and no
+change mean the model ranks as its Base would and the augment path carries nothing.
+
+Usage: python benchmarks/augment_share.py gin/experiments/table2/ml-100k/prm/ur4rec.gin -b SEED=0 [--samples 2000] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from _common import ROOT, header, write
+
+
+def augmented_ranker():
+    """The first rankers.Neural of ``experiment.rankers`` that has an augmenter (UR4Rec, +LLM, KAR ...)."""
+    import gin
+
+    for ref in gin.query_parameter("experiment.rankers"):
+        if ref.selector.endswith("rankers.Neural"):
+            ranker = ref.scoped_configurable_fn()
+            if ranker.augmenter_cls is not None:
+                return ranker
+    raise SystemExit("no rankers.Neural with an augmenter in this experiment")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("files", nargs="+")
+    ap.add_argument("-b", "--binding", action="append", default=[])
+    ap.add_argument("--samples", type=int, default=2000)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    import gin
+    import torch
+
+    from ur4rec.config import load
+    from ur4rec.data.pipeline import prepare_data
+    from ur4rec.evaluation.metrics import per_sample, pessimistic_rank
+    from ur4rec.experiment import experiment_name
+    from ur4rec.train.batches import BatchMaker
+
+    files = [str(Path(f).resolve()) for f in args.files]
+    load(files, args.binding)
+    data = prepare_data()
+    ranker = augmented_ranker()
+    seed = gin.query_parameter("%SEED")
+    folder = ROOT / "runs" / experiment_name(files, args.binding) / data.name / f"seed{seed}" / ranker.name
+    ranker.model = ranker.build(data)
+    ranker.make_batch = BatchMaker(data, ranker.history_len)
+    state = torch.load(folder / "best.pt", map_location="cpu", weights_only=True)
+    ranker.model.load_state_dict(state["model"])
+    model = ranker.model.eval()
+    cand_in = next(m for m in model.backbone.modules() if type(m).__name__ == "CandidateInput")
+    dim = cand_in.proj.weight.shape[0]
+    captured = {}
+    cand_in.register_forward_hook(lambda mod, inp, out: captured.update(emb=inp[0], aug=inp[1]))
+
+    s = data.samples("valid")
+    take = np.random.default_rng(0).permutation(len(s))[:args.samples]
+    shares, full, zeroed = [], [], []
+    with torch.no_grad():
+        for start in range(0, len(take), 256):
+            idx = take[start:start + 256]
+            batch = ranker.make_batch(s.user[idx], s.pos[idx], s.candidates[idx])
+            scores = model(batch)
+            w = cand_in.proj.weight
+            part_id = captured["emb"] @ w[:, :dim].T
+            part_aug = captured["aug"] @ w[:, dim:].T
+            mask = batch.cand_mask
+            shares.append((part_aug.norm(dim=-1) / part_id.norm(dim=-1).clamp_min(1e-9))[mask].numpy())
+            full.append(scores.numpy())
+            w_aug = w[:, dim:].clone()
+            w[:, dim:] = 0.0
+            zeroed.append(model(batch).numpy())
+            w[:, dim:] = w_aug
+    shares = np.concatenate(shares)
+    labels = s.label[take]
+    nd_full = per_sample(pessimistic_rank(np.concatenate(full), labels))["NDCG@10"].mean()
+    nd_zero = per_sample(pessimistic_rank(np.concatenate(zeroed), labels))["NDCG@10"].mean()
+    lines = header(f"Augment share of the candidate input: {' '.join(args.files)} {' '.join(args.binding)}") + [
+        f"run: {folder}; {len(take):,} validation samples (seeded draw), {len(shares):,} candidates", "",
+        "| ||W_aug e_aug|| / ||W_id e|| median | mean | 90th pct | valid NDCG@10 | with e_aug zeroed |",
+        "|---|---|---|---|---|",
+        f"| {np.median(shares):.4f} | {shares.mean():.4f} | {np.quantile(shares, 0.9):.4f} | {nd_full:.4f} | {nd_zero:.4f} |"]
+    write(lines, args.out)
+
+
+if __name__ == "__main__":
+    main()

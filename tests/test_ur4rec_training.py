@@ -230,3 +230,19 @@ def test_nearest_negatives_are_the_targets_neighbours_and_never_the_users_items(
         sims = unit @ unit[targets[j] - 1]
         allowed = [i + 1 for i in np.argsort(-sims) if i + 1 not in own]
         assert negs == allowed[:4]  # the nearest items the user never touched, nearest first
+
+
+def test_lr_by_prefix_gives_the_new_parts_their_own_learning_rate(data, tmp_path):
+    from ur4rec.train.trainer import Phase
+
+    model = pretrained(data).model
+    t = Supervised(lr=1e-4, lr_by_prefix={"augmenter.": 1e-2, "cand_in.": 1e-3})
+    phase = Phase("train", model, list(model.parameters()), None, None, None, "NDCG@10", "")
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in t.param_groups(phase)}
+    augmenter = {id(p) for p in model.augmenter.parameters()}
+    cand_in = {id(p) for n, p in model.named_parameters() if ".cand_in." in n}
+    assert cand_in and by_lr[1e-2] == augmenter and by_lr[1e-3] == cand_in
+    assert by_lr[1e-4] == {id(p) for p in model.parameters()} - augmenter - cand_in
+    assert "lr_by_prefix" not in Supervised(lr=1e-4).params()  # unset: fingerprints and Base keys unchanged
+    with pytest.raises(ValueError, match="augmentr"):
+        Supervised(lr_by_prefix={"augmentr.": 1e-2}).param_groups(phase)

@@ -118,7 +118,7 @@ class EpochTrainer(Trainer):
 
     def __init__(self, epochs: int = 20, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.01,
                  patience: int = 3, samples_per_epoch: int | None = None, grad_clip: float | None = 5.0,
-                 precision: str = "float32"):
+                 precision: str = "float32", lr_by_prefix: dict | None = None):
         if epochs < 1 or batch_size < 1 or patience < 1:
             raise ValueError(f"{type(self).__name__}: epochs, batch_size and patience must be >= 1 "
                              f"(got {epochs}, {batch_size}, {patience})")
@@ -127,6 +127,9 @@ class EpochTrainer(Trainer):
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.patience, self.samples_per_epoch, self.grad_clip = patience, samples_per_epoch, grad_clip
         self.precision = precision
+        # e.g. {'augmenter.': 1e-3, 'cand_in.': 1e-3}: parts new to a phase that starts from a trained
+        # model (UR4Rec's joint phase) can learn faster than the weights it starts from
+        self.lr_by_prefix = dict(lr_by_prefix or {})
 
     def autocast(self):
         """bf16 autocast of forward passes ('bfloat16'; weights and optimizer stay fp32), else a no-op."""
@@ -134,10 +137,35 @@ class EpochTrainer(Trainer):
         return torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
 
     def params(self) -> dict:
-        return dict(vars(self))
+        p = dict(vars(self))
+        if not p["lr_by_prefix"]:  # unset: the same fingerprints (and Base keys) as before the option existed
+            del p["lr_by_prefix"]
+        return p
+
+    def param_groups(self, phase: "Phase") -> list:
+        """AdamW parameter groups: ``lr_by_prefix`` maps the start of a parameter name, or of any module path
+        inside it ('cand_in.' matches 'backbone.encoder.cand_in.proj.weight'), to a learning rate (the first
+        match wins); every other parameter gets ``lr``."""
+        if not self.lr_by_prefix:
+            return phase.parameters
+        wanted = {id(p) for p in phase.parameters}
+        groups: dict[float, list] = {}
+        used = set()
+        for name, param in phase.module.named_parameters():
+            if id(param) not in wanted:
+                continue
+            prefix = next((k for k in self.lr_by_prefix if f'.{k}' in f'.{name}'), None)  # a path component
+            used.add(prefix)
+            groups.setdefault(self.lr if prefix is None else float(self.lr_by_prefix[prefix]), []).append(param)
+        unused = [k for k in self.lr_by_prefix if k not in used]
+        if unused:
+            names = sorted({n.split(".")[0] for n, _ in phase.module.named_parameters()})
+            raise ValueError(f"{type(self).__name__}.lr_by_prefix: no trainable parameter of the {phase.name} phase "
+                             f"starts with {unused} (top-level names: {names})")
+        return [{"params": ps, "lr": lr} for lr, ps in groups.items()]
 
     def run(self, phase: Phase, run_dir: Path | None, seed: int, console: Console) -> dict:
-        optimizer = torch.optim.AdamW(phase.parameters, lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = torch.optim.AdamW(self.param_groups(phase), lr=self.lr, weight_decay=self.weight_decay)
         state = self._resume(phase, optimizer, run_dir, console)
         best_weights = None
         while not state.done and state.epoch < self.epochs:
@@ -249,8 +277,10 @@ class Supervised(EpochTrainer):
 
     def __init__(self, epochs: int = 20, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.01,
                  patience: int = 3, samples_per_epoch: int | None = None, n_candidates: int | None = None,
-                 monitor: str = "NDCG@10", grad_clip: float | None = 5.0, precision: str = "float32"):
-        super().__init__(epochs, batch_size, lr, weight_decay, patience, samples_per_epoch, grad_clip, precision)
+                 monitor: str = "NDCG@10", grad_clip: float | None = 5.0, precision: str = "float32",
+                 lr_by_prefix: dict | None = None):
+        super().__init__(epochs, batch_size, lr, weight_decay, patience, samples_per_epoch, grad_clip, precision,
+                         lr_by_prefix)
         self.n_candidates, self.monitor = n_candidates, monitor
 
     def model_fingerprint(self, model, loss, data, seed, extra: dict | None = None) -> str:

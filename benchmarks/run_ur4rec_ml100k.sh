@@ -5,9 +5,18 @@
 # UR4Rec jobs come after the Base jobs of the same seed so they reuse the published Base checkpoint.
 # Finished runs are skipped; an interrupted one resumes (`ur4rec run` resumes each phase from its last epoch).
 # Logs: $LOGS/<backbone>-<row>-seed<k>.log and $LOGS/queue.log.
-# Usage: WORKERS=2 bash benchmarks/run_ur4rec_ml100k.sh "prm gru4rec" "0 1 2"
+# RUNS_HOME (e.g. ~/ur4rec-runs): keep run folders outside the work tree, which a new session lays anew; the
+# script links runs -> RUNS_HOME, so a later session resumes unfinished runs and skips finished ones.
+# Usage: WORKERS=2 RUNS_HOME=~/ur4rec-runs bash benchmarks/run_ur4rec_ml100k.sh "prm gru4rec" "0 1 2"
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${RUNS_HOME:-}" ]; then
+  mkdir -p "$RUNS_HOME"
+  if [ ! -e runs ]; then ln -s "$RUNS_HOME" runs
+  elif [ "$(readlink -f runs)" != "$(readlink -f "$RUNS_HOME")" ]; then
+    echo "runs/ exists and is not a link to $RUNS_HOME; move it away first" >&2; exit 2
+  fi
+fi
 BACKBONES=${1:-"prm gru4rec"}
 SEEDS=${2:-"0 1 2"}
 WORKERS=${WORKERS:-2}

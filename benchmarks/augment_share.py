@@ -41,6 +41,7 @@ def main() -> None:
     import gin
     import torch
 
+    from ur4rec.backbones.base import CandidateInput
     from ur4rec.config import load
     from ur4rec.data.pipeline import prepare_data
     from ur4rec.evaluation.metrics import per_sample, pessimistic_rank
@@ -58,7 +59,7 @@ def main() -> None:
     state = torch.load(folder / "best.pt", map_location="cpu", weights_only=True)
     ranker.model.load_state_dict(state["model"])
     model = ranker.model.eval()
-    cand_in = next(m for m in model.backbone.modules() if type(m).__name__ == "CandidateInput")
+    cand_in = next(m for m in model.backbone.modules() if isinstance(m, CandidateInput))
     dim = cand_in.proj.weight.shape[0]
     captured = {}
     cand_in.register_forward_hook(lambda mod, inp, out: captured.update(emb=inp[0], aug=inp[1]))

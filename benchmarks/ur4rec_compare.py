@@ -33,7 +33,7 @@ def seed_run(runs: Path, experiment: str, dataset: str, seed: int) -> dict | Non
     training = run["training"]
     valid = [r for r in run["payload"]["splits"].get("valid", {}).get("rows", []) if r["ranker"] == run["name"]]
     return {**run, "epochs": training.get("epoch", "?"), "stopped": training.get("stopped_by", "?"),
-            "best_epoch": training.get("best_epoch", -2) + 1, "valid": valid[0]["NDCG@10"] if valid else float("nan")}
+            "best_epoch": training["best_epoch"] + 1 if "best_epoch" in training else "?", "valid": valid[0]["NDCG@10"] if valid else float("nan")}
 
 
 def compare(a: list[dict], b: list[dict]) -> tuple[float, float]:

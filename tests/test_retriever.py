@@ -10,6 +10,7 @@ import ur4rec.components  # noqa: F401
 from conftest import write_ml1m
 from tiny_models import tiny_bert_dir
 from ur4rec.augment.ur4rec import UR4RecAugmenter
+from ur4rec.backbones.base import BACKBONES
 from ur4rec.data.movielens import MovieLens1M
 from ur4rec.data.pipeline import prepare_data
 from ur4rec.data.protocol import ChronologicalProtocol
@@ -17,7 +18,7 @@ from ur4rec.knowledge import KnowledgeVectors, RandomKnowledge
 from ur4rec.losses.pretrain import PIM, InfoNCE, max_cosine
 from ur4rec.retriever import masks
 from ur4rec.retriever.model import Retriever
-from ur4rec.train.batches import BatchMaker, TrainingRows
+from ur4rec.train.batches import BatchMaker, TrainingRows, sizes_of
 
 
 def tiny_retriever(layers=1, k=4, dim=16, z_dim=12, seed=0):
@@ -197,10 +198,12 @@ def _valid_batch(data):
 def test_candidate_knowledge_reaches_only_that_candidates_augment_vector(data):
     torch.manual_seed(0)
     aug = augmenter(data, candidate_knowledge=True, aggregate="item")
-    aug.attach(type("B", (), {"item_dim": 8})())
+    backbone = BACKBONES.get("PRM")(sizes_of(data), aug.dim, dim=8, layers=1)
+    aug.attach(backbone)
     aug.eval()
     batch = _valid_batch(data)
-    items = torch.randn(*batch.cand.shape, 8)
+    with torch.no_grad():
+        items = backbone.embed_items(batch.cand, batch.cand_attrs)  # the backbone's h_i
     before = aug(batch, items)
     changed = batch.cand[0, 3]
     aug.item_vectors[changed] += 1.0

@@ -21,10 +21,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ur4rec.config import save_operative
 from ur4rec.data.pipeline import prepare_data
 from ur4rec.data.prepared import PreparedDataset
-from ur4rec.progress import LogLines, file_log
 from ur4rec.evaluation import report
 from ur4rec.evaluation.harness import EvalResult, evaluate
 from ur4rec.paths import GIN_DIR, REPO_ROOT
+from ur4rec.progress import LogLines, file_log
 from ur4rec.seeding import seed_everything
 
 

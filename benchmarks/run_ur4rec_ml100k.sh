@@ -7,7 +7,10 @@
 # Logs: $LOGS/<backbone>-<row>-seed<k>.log and $LOGS/queue.log.
 # RUNS_HOME (e.g. ~/ur4rec-runs): keep run folders outside the work tree, which a new session lays anew; the
 # script links runs -> RUNS_HOME, so a later session resumes unfinished runs and skips finished ones.
+# ROWS (default "base ur4rec llm base-continued", run in that order): table2 rows by name, the control as
+# base-continued, Table 3 rows as t3/<row> (gin/experiments/table3/ml-100k/<backbone>/<row>.gin).
 # Usage: WORKERS=2 RUNS_HOME=~/ur4rec-runs bash benchmarks/run_ur4rec_ml100k.sh "prm gru4rec" "0 1 2"
+#        ROWS="t3/wo-retr t3/wo-pretrain" RUNS_HOME=~/ur4rec-runs bash benchmarks/run_ur4rec_ml100k.sh prm 0
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${RUNS_HOME:-}" ]; then
@@ -20,21 +23,24 @@ fi
 BACKBONES=${1:-"prm gru4rec"}
 SEEDS=${2:-"0 1 2"}
 WORKERS=${WORKERS:-2}
+ROWS=${ROWS:-"base ur4rec llm base-continued"}
 LOGS=${LOGS:-runs/logs}
 mkdir -p "$LOGS"
 QUEUE=$(mktemp)
-gin_of() {  # backbone row -> gin file (the control row lives outside table2)
-  if [ "$2" = base-continued ]; then echo "gin/experiments/controls/ml-100k/$1/base-continued.gin"
-  else echo "gin/experiments/table2/ml-100k/$1/$2.gin"; fi
+experiment_of() {  # backbone row -> experiment path under gin/experiments/ (and runs/), without .gin
+  case "$2" in
+    base-continued) echo "controls/ml-100k/$1/base-continued" ;;
+    t3/*) echo "table3/ml-100k/$1/${2#t3/}" ;;
+    *) echo "table2/ml-100k/$1/$2" ;;
+  esac
 }
-folder_of() {
-  if [ "$2" = base-continued ]; then echo "runs/controls/ml-100k/$1/base-continued/ml-100k/seed$3"
-  else echo "runs/table2/ml-100k/$1/$2/ml-100k/seed$3"; fi
-}
-for row in base ur4rec llm base-continued; do
+gin_of() { echo "gin/experiments/$(experiment_of "$1" "$2").gin"; }
+folder_of() { echo "runs/$(experiment_of "$1" "$2")/ml-100k/seed$3"; }
+log_of() { echo "$LOGS/$1-${2//\//-}-seed$3.log"; }
+for row in $ROWS; do
   for bb in $BACKBONES; do
     for seed in $SEEDS; do
-      [ -f "$(gin_of "$bb" "$row")" ] || continue
+      [ -f "$(gin_of "$bb" "$row")" ] || { echo "no $(gin_of "$bb" "$row"): skipped" >&2; continue; }
       [ -f "$(folder_of "$bb" "$row" "$seed")/metrics.json" ] && { echo "skip $bb $row seed $seed (done)"; continue; }
       echo "$bb $row $seed" >> "$QUEUE"
     done
@@ -48,7 +54,7 @@ worker() {
     set -- $job
     echo "$(date +%T) core $core start $*" | tee -a "$LOGS/queue.log"
     OMP_NUM_THREADS=1 taskset -c "$core" .venv/bin/python cli.py run "$(gin_of "$1" "$2")" -b "SEED=$3" \
-      > "$LOGS/$1-$2-seed$3.log" 2>&1
+      > "$(log_of "$1" "$2" "$3")" 2>&1
     local rc=$?
     echo "$(date +%T) core $core end $* (exit $rc)" | tee -a "$LOGS/queue.log"
   done

@@ -161,3 +161,17 @@ def test_openai_malformed_json_is_reported(server):
     server.mode = "malformed"
     with pytest.raises(LLMServerError, match="malformed response"):
         client(server, max_retries=1).generate([Prompt("hi", "")], 4)
+
+
+def test_gguf_conversion_bar_stays_out_of_a_log_file(capsys):
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    from ur4rec.generation.llms import _quiet_gguf_bar
+
+    original = gguf_utils.tqdm
+    with _quiet_gguf_bar():  # pytest captures stderr: not a terminal, like a run logging to a file
+        list(gguf_utils.tqdm(range(5), desc="Converting and de-quantizing GGUF tensors..."))
+    assert "Converting" not in capsys.readouterr().err
+    assert gguf_utils.tqdm is original
+    list(gguf_utils.tqdm(range(5), desc="Converting and de-quantizing GGUF tensors..."))
+    assert "Converting" in capsys.readouterr().err  # the check above could fail: outside, the bar writes

@@ -24,7 +24,7 @@ from ur4rec.data.prepared import PreparedDataset
 from ur4rec.evaluation import report
 from ur4rec.evaluation.harness import EvalResult, evaluate
 from ur4rec.paths import GIN_DIR, REPO_ROOT
-from ur4rec.progress import LogLines, file_log
+from ur4rec.progress import LogLines, file_log, use_console
 from ur4rec.seeding import seed_everything
 
 
@@ -90,7 +90,8 @@ def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_
     for ranker in rankers:
         seed_everything(seed)
         start = time.perf_counter()
-        ranker.fit(data, run_dir / ranker.name, seed=seed, console=console)
+        with use_console(console):  # knowledge generated/encoded inside a component reports here too
+            ranker.fit(data, run_dir / ranker.name, seed=seed, console=console)
         fit_s = time.perf_counter() - start
         for split in ("valid", "test"):
             res = _evaluate_with_progress(ranker, data, split, console)

@@ -106,7 +106,9 @@ class TextKnowledge(KnowledgeSource):
         if memo_key in self._memo:
             return self._memo[memo_key]
         from ur4rec.encoding.runner import encode_texts
+        from ur4rec.progress import current_console
 
+        console = console if console is not None else current_console()
         self.encoder = _default_encoder(self.encoder)
         users, items = self.texts(data, console=console, progress=progress)
         vecs, _ = encode_texts(users + items, self.encoder, console=console, progress=progress)

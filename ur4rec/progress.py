@@ -1,9 +1,31 @@
 """Progress for log files: a rich bar is invisible when output goes to a file, so long stages also
-write one plain line every ``every`` seconds (and one at the end) with done/total, rate and ETA."""
+write one plain line every ``every`` seconds (and one at the end) with done/total, rate and ETA.
+
+``use_console`` names the console of the run in progress, so stages reached deep inside a component
+(an augmenter's constructor generating and encoding its knowledge) report where the run reports."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
 from typing import Callable
+
+_CONSOLE = contextvars.ContextVar("ur4rec_console", default=None)
+
+
+@contextlib.contextmanager
+def use_console(console):
+    """Within the block, ``current_console()`` is ``console``."""
+    token = _CONSOLE.set(console)
+    try:
+        yield console
+    finally:
+        _CONSOLE.reset(token)
+
+
+def current_console():
+    """The console of the run in progress (``use_console``), or None outside one."""
+    return _CONSOLE.get()
 
 
 class LogLines:

@@ -11,6 +11,8 @@ change a text (batch size, concurrency, timeouts) stay out of it, so changing th
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
@@ -90,8 +92,9 @@ def convert_gguf(gguf: Path, name: str | None = None) -> Path:
 
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    with _quiet_gguf_bar():
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # The weights are now plain fp32; without this save_pretrained would try to re-quantise them.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
@@ -100,6 +103,23 @@ def convert_gguf(gguf: Path, name: str | None = None) -> Path:
     tok.save_pretrained(str(tmp))
     os.replace(tmp, out)
     return out
+
+
+@contextlib.contextmanager
+def _quiet_gguf_bar():
+    """transformers de-quantises GGUF tensors under its own tqdm bar, which ignores its progress-bar switch; in
+    a log file that bar is a wall of carriage returns, so it is turned off when stderr is not a terminal."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is None or sys.stderr.isatty():
+        yield
+        return
+    gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
 
 
 def _dir_id(path: Path) -> str:

@@ -163,3 +163,25 @@ def test_bench_speed_lists_the_scripts():
     assert result.exit_code == 0, result.output
     for name in ("prepare", "generation", "encoder", "store", "backbones", "retriever"):
         assert name in result.output
+
+
+def test_a_run_made_by_ur4rec_run_counts_as_done_until_its_config_changes(experiments):
+    import cli
+
+    base = next(r for r in tiny_plan(experiments) if r.row == "base")
+    result = CliRunner().invoke(cli.app, ["run", str(base.gin_file), "-b", "SEED=0"])
+    assert result.exit_code == 0, result.output
+    assert not (base.run_dir / RECORD).exists()  # not made by the bench
+    assert next(r for r in tiny_plan(experiments) if r.row == "base").status() == "done"
+    skipped = runner.execute(tiny_plan(experiments), QUIET, command=dies_before_writing)
+    assert base.run_dir in [r.run_dir for r in skipped.skipped]
+    base.gin_file.write_text(base.gin_file.read_text() + "rankers.Popularity.name = 'Pop2'\n")
+    assert next(r for r in tiny_plan(experiments) if r.row == "base").status() == "changed"
+
+
+def test_table3_full_row_is_the_table2_ur4rec_run_so_it_trains_once():
+    t3 = {r.row: r for r in plan(get_table("table3"), ["ml-100k"], ["prm"], None, [0])}
+    t2 = {r.row: r for r in plan(get_table("table2"), ["ml-100k"], ["prm"], None, [0])}
+    assert t3["full"].run_dir == t2["ur4rec"].run_dir and t3["full"].config == t2["ur4rec"].config
+    assert t3["wo-pim"].run_dir.parts[1] == "table3"
+    assert "ml-100k" in {r.dataset for r in plan(get_table("table3"), None, ["prm"], ["wo-pim"], [0])}

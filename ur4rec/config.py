@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
 import importlib.util  # noqa: F401  gin 0.5 uses importlib.util without importing it
 import io
 import logging
@@ -193,6 +194,12 @@ def required_error(err: Exception, files: Sequence[Path]) -> ConfigError | None:
     first = text.strip().splitlines()[0]
     shown = ", ".join(str(f) for f in files) or "no gin files"
     return ConfigError(f"{first}. Set it in a gin file or with -b 'name.param = value' (config: {shown}).")
+
+
+def config_fingerprint() -> str:
+    """sha256 (16 hex) of the whole parsed config: every file and binding, called or not. ``ur4rec run`` stores it
+    in metrics.json and ``ur4rec bench`` compares it, so a run made either way is skipped until its config changes."""
+    return hashlib.sha256(gin.config_str().encode()).hexdigest()[:16]
 
 
 def save_operative(run_dir: Path) -> Path:

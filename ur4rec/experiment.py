@@ -18,7 +18,7 @@ import gin
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ur4rec.config import save_operative
+from ur4rec.config import config_fingerprint, save_operative
 from ur4rec.data.pipeline import prepare_data
 from ur4rec.data.prepared import PreparedDataset
 from ur4rec.evaluation import report
@@ -82,6 +82,7 @@ def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_
     """Fit and evaluate ``rankers`` on ``prepare_data()``; returns the metrics written to metrics.json."""
     console = console or Console()
     commit = git_commit()  # at the start: the code that trains is the code reported, even if the tree changes later
+    config = config_fingerprint()  # before anything runs: the parsed config, as `ur4rec bench` computes it
     data = prepare_data(log=console.log)
     run_dir = Path(runs_dir) / name / data.name / f"seed{seed}"
     save_operative(run_dir)
@@ -99,7 +100,7 @@ def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_
             results[split].append(res)
         console.log(f"{ranker.name}: fitted in {fit_s:.1f}s, test NDCG@10 = {results['test'][-1].means()['NDCG@10']:.4f}")
     save_operative(run_dir)  # again: now it lists every configurable actually called
-    return _write_report(run_dir, data, results, baseline, console, command, commit)
+    return _write_report(run_dir, data, results, baseline, console, command, commit, config)
 
 
 def _evaluate_with_progress(ranker, data: PreparedDataset, split: str, console: Console) -> EvalResult:
@@ -118,10 +119,10 @@ def _evaluate_with_progress(ranker, data: PreparedDataset, split: str, console: 
 
 
 def _write_report(run_dir: Path, data: PreparedDataset, results, baseline: str, console: Console, command: str,
-                  commit: str) -> dict:
+                  commit: str, config: str = "") -> dict:
     payload = {"dataset": data.name, "dataset_stats": data.stats["filtered"], "protocol": data.params,
                "machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})",
-               "commit": commit, "command": command, "splits": {}}
+               "commit": commit, "command": command, "config": config, "splits": {}}
     md = [f"# {run_dir}\n", f"command: `{command}`  \ncommit: {payload['commit']}  \nmachine: {payload['machine']}\n"]
     for split in ("valid", "test"):
         table_rows = report.rows(results[split], data.n_candidates, baseline)

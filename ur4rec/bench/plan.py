@@ -5,13 +5,12 @@ A run is one ``ur4rec run <gin> -b SEED=k [...]``. Its folder is what that comma
 it; bindings other than SEED add a ``+<hash>``). Its fingerprint is a sha256 of the full parsed
 gin config (``gin.config_str()``), so editing any included file or value changes it.
 
-A run is *done* when its folder holds ``metrics.json`` and a ``bench.json`` written by the bench
-after that run finished with the same fingerprint. Anything else is run again: a folder of a
+A run is *done* when its folder holds ``metrics.json`` and the same fingerprint, either in that file
+(``ur4rec run`` writes it) or in a ``bench.json`` the bench wrote after the run. Anything else is run again: a folder of a
 killed run resumes from its last epoch (the trainer's own checkpoints), a changed config retrains.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -63,8 +62,17 @@ class Run:
         folder = self.run_dir
         if not (folder / "metrics.json").is_file():
             return "todo"
-        record = read_record(folder)
-        return "done" if record.get("config") == self.config else "changed"
+        if read_record(folder).get("config") == self.config or _metrics_config(folder) == self.config:
+            return "done"
+        return "changed"
+
+
+def _metrics_config(folder: Path) -> str | None:
+    """The config fingerprint ``ur4rec run`` wrote into metrics.json (runs made outside the bench have no record)."""
+    try:
+        return json.loads((folder / "metrics.json").read_text()).get("config")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def read_record(folder: Path) -> dict:
@@ -152,14 +160,14 @@ def limit_bindings(gin_file: Path, n_users: int) -> list[str]:
 def _read_config(gin_file: Path, bindings: list[str], seed: int) -> tuple[Path, Path, str]:
     import gin
 
-    from ur4rec.config import load
+    from ur4rec.config import config_fingerprint, load
     from ur4rec.experiment import experiment_name
 
     files = load([gin_file], bindings)
+    config = config_fingerprint()  # as `ur4rec run` computes it, before anything is built
     name = experiment_name(files, bindings)
     dataset = _value(gin.query_parameter("prepare_data.dataset"))  # builds the loader object; reads no file
     runs_dir = Path(str(_value(gin.query_parameter("experiment.runs_dir"))))
-    config = hashlib.sha256(gin.config_str().encode()).hexdigest()[:16]
     return Path(name) / dataset.name / f"seed{seed}", runs_dir, config
 
 

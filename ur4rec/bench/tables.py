@@ -45,8 +45,10 @@ class TableSpec:
 
     @property
     def folder(self) -> str:
-        """The gin/experiments folder whose sub-folders name the datasets this table exists for."""
-        return self.rows[0].template.split("/")[0]
+        """The gin/experiments folder whose sub-folders name the datasets this table exists for: the table's own
+        folder; rows borrowed from Table 2 (Table 3's full model, Table 5's SASRec) do not decide it."""
+        own = [r.template.split("/")[0] for r in self.rows if not r.template.startswith("table2/")]
+        return own[0] if own else "table2"
 
 
 BACKBONES = ("dlcm", "prm", "setrank", "sasrec", "gru4rec")  # the paper's order (Tables 2 and 6)
@@ -61,7 +63,9 @@ TABLE2_ROWS = (
 )
 
 TABLE3_ROWS = (
-    Row("full", "UR4Rec", "table3/{dataset}/{group}/full", "UR4Rec"),
+    # table3/<dataset>/<backbone>/full.gin only includes the Table 2 UR4Rec row: the bench runs and reads that
+    # row's folder, so the full model is trained once for both tables
+    Row("full", "UR4Rec", "table2/{dataset}/{group}/ur4rec", "UR4Rec"),
     Row("wo-retr", "w/o Retr", "table3/{dataset}/{group}/wo-retr", "w/o Retr"),
     Row("wo-proxy", "w/o proxy", "table3/{dataset}/{group}/wo-proxy", "w/o proxy"),
     Row("proxy-random", "proxy random", "table3/{dataset}/{group}/proxy-random", "proxy random"),

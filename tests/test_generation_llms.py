@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tiny_models import tiny_llama_dir
+from ur4rec.errors import UserError
 from ur4rec.generation.llms import LLMS, HFCausalLM, LLMServerError, MetadataText, OpenAICompatible
 from ur4rec.generation.prompts import Prompt
 
@@ -43,6 +44,21 @@ def test_hf_model_id_and_params_key_the_output(tiny_dir, tmp_path):
     other = tiny_llama_dir(tmp_path / "tiny-llama", seed=1)
     (other / "config.json").write_text((other / "config.json").read_text().replace('"hidden_act"', '"hidden_act"  '))
     assert HFCausalLM(model=str(other)).model_id != a.model_id
+
+
+def test_int8_dynamic_quantises_every_linear_and_keys_its_texts_apart(tiny_dir):
+    import torch
+
+    q8 = HFCausalLM(model=str(tiny_dir), quantize="int8-dynamic")
+    lm, _ = q8.load()
+    linear = [m for m in lm.modules() if isinstance(m, (torch.nn.Linear, torch.ao.nn.quantized.dynamic.Linear))]
+    assert linear and all(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in linear)
+    plain = HFCausalLM(model=str(tiny_dir))
+    assert q8.params() != plain.params() and "quantize" not in plain.params()  # unquantised keys unchanged
+    with pytest.raises(UserError, match="float32"):
+        HFCausalLM(model=str(tiny_dir), dtype="bfloat16", quantize="int8-dynamic")
+    with pytest.raises(UserError, match="quantize"):
+        HFCausalLM(model=str(tiny_dir), quantize="int4")
 
 
 def test_metadata_backend_returns_metadata():

@@ -121,3 +121,14 @@ def test_kill_9_loses_at_most_the_batch_in_flight(tmp_path):
     assert len(store) == n
     after = dict(zip([j.key for j in jobs], read_texts(jobs, store)))
     assert all(after[k] == r for k, r in kept.items())  # entries from before the kill are untouched
+
+
+def test_int8_dynamic_engine_through_the_runner(tmp_path):
+    llm = HFCausalLM(model=str(tiny_llama_dir(tmp_path / "m")), batch_size=4, quantize="int8-dynamic")
+    jobs = make_jobs(llm, 6)
+    store = TextStore(tmp_path / "texts")
+    stats = run_generation(jobs, llm, store, progress=False)
+    records = read_texts(jobs, store)
+    assert stats.generated == 6 and stats.batches == 2
+    assert all(0 < r["n_tokens"] <= 8 for r in records)
+    assert run_generation(jobs, llm, store, progress=False).generated == 0  # stored: nothing generated again

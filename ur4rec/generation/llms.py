@@ -130,14 +130,27 @@ def _dir_id(path: Path) -> str:
     return f"{path.name}#{h.hexdigest()[:10]}"
 
 
+QUANTIZE = (None, "int8-dynamic")
+
+
 @LLMS.register("HF")
 class HFCausalLM(LLMBackend):
-    """A local Hugging Face causal LM: chat template, batched left-padded greedy (or seeded sampled) decoding."""
+    """A local Hugging Face causal LM: chat template, batched left-padded greedy (or seeded sampled) decoding.
+
+    ``quantize='int8-dynamic'``: every Linear layer's weights in int8, activations quantised on the fly
+    (torch's dynamic quantisation, fp32 elsewhere; ``dtype`` must be float32). Its texts differ from the
+    unquantised model's, so the setting is part of the cache key."""
 
     def __init__(self, model: str = SMOLLM2, gguf_file: str | None = None, batch_size: int = 32,
                  dtype: str = "float32", do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
                  repetition_penalty: float = 1.0, seed: int = 0, system_prompt: str | None = None,
-                 use_chat_template: bool = True, model_id: str | None = None):
+                 use_chat_template: bool = True, model_id: str | None = None, quantize: str | None = None):
+        if quantize not in QUANTIZE:
+            raise UserError(f"llms.HF.quantize must be one of {QUANTIZE}, not {quantize!r}")
+        if quantize and dtype != "float32":
+            raise UserError(f"llms.HF.quantize={quantize!r} needs dtype='float32' (got {dtype!r}): dynamic int8 "
+                            "quantisation computes in fp32 around its int8 matmuls")
+        self.quantize = quantize
         self.model, self.gguf_file, self.batch_size = model, gguf_file, batch_size
         self.dtype, self.do_sample, self.temperature, self.top_p = dtype, do_sample, temperature, top_p
         self.seed, self.system_prompt, self.use_chat_template = seed, system_prompt, use_chat_template
@@ -163,6 +176,8 @@ class HFCausalLM(LLMBackend):
     def params(self) -> dict:
         p = {"dtype": self.dtype, "do_sample": self.do_sample, "system": self.system_prompt,
              "chat": self.use_chat_template}
+        if self.quantize:  # only when set: keys of unquantised texts stay as they were
+            p["quantize"] = self.quantize
         if self.repetition_penalty != 1.0:
             p["repetition_penalty"] = self.repetition_penalty
         if self.do_sample:
@@ -198,6 +213,8 @@ class HFCausalLM(LLMBackend):
                 tok.pad_token = tok.eos_token
             lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, self.dtype))
             lm.eval()
+            if self.quantize == "int8-dynamic":
+                lm = _int8_dynamic(lm)
             self._lm, self._tok = lm, tok
         return self._lm, self._tok
 
@@ -234,6 +251,16 @@ class HFCausalLM(LLMBackend):
                 n = row.index(eos)  # tokens after the first EOS are padding
             results.append(Generation(tok.decode(row[:n], skip_special_tokens=True).strip(), n))
         return results
+
+
+def _int8_dynamic(lm):
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # torch flags the torch.ao entry point as moving to torchao; it still works
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(lm, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _configure_runtime() -> None:

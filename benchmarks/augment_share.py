@@ -53,7 +53,9 @@ def main() -> None:
     data = prepare_data()
     ranker = augmented_ranker()
     seed = gin.query_parameter("%SEED")
-    folder = ROOT / "runs" / experiment_name(files, args.binding) / data.name / f"seed{seed}" / ranker.name
+    runs = Path(gin.query_parameter("%RUNS_DIR"))  # where `ur4rec run` put the run (relative: from the repo root)
+    folder = (runs if runs.is_absolute() else ROOT / runs) / experiment_name(files, args.binding) / data.name
+    folder = folder / f"seed{seed}" / ranker.name
     ranker.model = ranker.build(data)
     ranker.make_batch = BatchMaker(data, ranker.history_len)
     state = torch.load(folder / "best.pt", map_location="cpu", weights_only=True)

@@ -119,7 +119,7 @@ def _evaluate_with_progress(ranker, data: PreparedDataset, split: str, console: 
 
 
 def _write_report(run_dir: Path, data: PreparedDataset, results, baseline: str, console: Console, command: str,
-                  commit: str, config: str = "") -> dict:
+                  commit: str, config: str) -> dict:
     payload = {"dataset": data.name, "dataset_stats": data.stats["filtered"], "protocol": data.params,
                "machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})",
                "commit": commit, "command": command, "config": config, "splits": {}}

@@ -161,7 +161,7 @@ class EpochTrainer(Trainer):
         if unused:
             names = sorted({n.split(".")[0] for n, _ in phase.module.named_parameters()})
             raise ValueError(f"{type(self).__name__}.lr_by_prefix: no trainable parameter of the {phase.name} phase "
-                             f"starts with {unused} (top-level names: {names})")
+                             f"has a path component starting with {unused} (top-level names: {names})")
         return [{"params": ps, "lr": lr} for lr, ps in groups.items()]
 
     def run(self, phase: Phase, run_dir: Path | None, seed: int, console: Console) -> dict:

@@ -30,6 +30,9 @@ CONFIGS = {
     "hf-bf16-b128": {"dtype": "bfloat16", "batch_size": 128},
     "hf-int8-b32": {"dtype": "float32", "quantize": "int8-dynamic", "batch_size": 32},
     "hf-int8-b64": {"dtype": "float32", "quantize": "int8-dynamic", "batch_size": 64},
+    "lean-bf16-b64": {"engine": "Lean", "dtype": "bfloat16", "batch_size": 64},
+    "lean-bf16-b128": {"engine": "Lean", "dtype": "bfloat16", "batch_size": 128},
+    "lean-bf16-b256": {"engine": "Lean", "dtype": "bfloat16", "batch_size": 256},
 }
 
 
@@ -49,17 +52,21 @@ def worker(name: str, n: int, max_new_tokens: int, model: str | None) -> dict:
     """Generate the n prompts with one configuration; return counts, seconds and peak RSS."""
     from ur4rec.config import load
     from ur4rec.data.pipeline import prepare_data
-    from ur4rec.generation.llms import HFCausalLM
+    from ur4rec.generation.llms import LLMS, HFCausalLM
+    import ur4rec.generation.lean  # noqa: F401  (registers llms.Lean)
     from ur4rec.generation.prompts import MovieItem
     from ur4rec.generation.runner import make_jobs, run_generation
     from ur4rec.store.lmdb_store import TextStore
 
     load(["datasets/ml-100k.gin"])
     data = prepare_data()
-    llm = HFCausalLM(**({"model": model} if model else {}), repetition_penalty=1.15, **CONFIGS[name])
+    settings = dict(CONFIGS[name])
+    engine = LLMS.get(settings.pop("engine", "HF"))
+    llm = engine(**({"model": model} if model else {}), repetition_penalty=1.15, **settings)
     lm, tok = llm.load()
     jobs = make_jobs(MovieItem(), data, range(1, n + 1), llm, max_new_tokens, "item")
     prompt_tokens = sum(len(tok(llm.chat(j.prompt.text), add_special_tokens=False)["input_ids"]) for j in jobs)
+    llm.generate([j.prompt for j in jobs[:8]], 8)  # warm-up: one-time allocations stay out of the timing
     with tempfile.TemporaryDirectory() as tmp:
         stats = run_generation(jobs, llm, TextStore(tmp + "/texts"), progress=False)
     quantized = bool(CONFIGS[name].get("quantize"))

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tiny_models import tiny_llama_dir
-from ur4rec.generation.llms import HFCausalLM, MetadataText
+import ur4rec.generation.lean  # noqa: F401  (registers llms.Lean)
+from ur4rec.generation.llms import LLMS, HFCausalLM, MetadataText
 from ur4rec.generation.prompts import Prompt
 from ur4rec.generation.runner import Job, read_texts, run_generation
 from ur4rec.store.lmdb_store import TextStore, content_key
@@ -84,20 +85,23 @@ CHILD = textwrap.dedent("""
     import sys
     sys.path[:0] = [{repo!r}, {tests!r}]
     from test_generation_runner import make_jobs
-    from ur4rec.generation.llms import HFCausalLM
+    import ur4rec.generation.lean
+    from ur4rec.generation.llms import LLMS
     from ur4rec.generation.runner import run_generation
     from ur4rec.store.lmdb_store import TextStore
-    llm = HFCausalLM(model={model!r}, batch_size=4)
+    llm = LLMS.get({engine!r})(model={model!r}, batch_size=4)
     run_generation(make_jobs(llm, {n}, 24), llm, TextStore({store!r}), progress=False)
     print("finished")
 """)
 
 
-def test_kill_9_loses_at_most_the_batch_in_flight(tmp_path):
+@pytest.mark.parametrize("engine", ["HF", "Lean"])
+def test_kill_9_loses_at_most_the_batch_in_flight(tmp_path, engine):
     n, batch = 240, 4
     model = tiny_llama_dir(tmp_path / "m")
     store_path = tmp_path / "texts"
-    script = CHILD.format(repo=str(REPO), tests=str(REPO / "tests"), model=str(model), n=n, store=str(store_path))
+    script = CHILD.format(repo=str(REPO), tests=str(REPO / "tests"), model=str(model), n=n, store=str(store_path),
+                          engine=engine)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -113,7 +117,7 @@ def test_kill_9_loses_at_most_the_batch_in_flight(tmp_path):
     assert 3 * batch <= before < n, "the child must be killed mid-run"
     assert before % batch == 0  # only whole batches were committed
     assert store.verify() == []  # nothing half-written
-    llm = HFCausalLM(model=str(model), batch_size=batch)
+    llm = LLMS.get(engine)(model=str(model), batch_size=batch)
     jobs = make_jobs(llm, n, 24)
     kept = {k: r for k, r in zip([j.key for j in jobs], store.get([j.key for j in jobs])) if r is not None}
     stats = run_generation(jobs, llm, store, progress=False)

@@ -27,8 +27,9 @@ def tiny_tokenizer(extra_words=()):
     return fast
 
 
-def tiny_llama_dir(folder: Path, seed: int = 0) -> Path:
-    """A 2-layer, 32-wide random Llama with a chat template, saved like any HF model directory."""
+def tiny_llama_dir(folder: Path, seed: int = 0, **config) -> Path:
+    """A 2-layer, 32-wide random Llama with a chat template, saved like any HF model directory; ``config``
+    overrides LlamaConfig fields (e.g. num_key_value_heads for grouped-query attention)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -36,6 +37,8 @@ def tiny_llama_dir(folder: Path, seed: int = 0) -> Path:
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
                       pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    for field, value in config.items():
+        setattr(cfg, field, value)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg)
     folder.mkdir(parents=True, exist_ok=True)

@@ -31,10 +31,25 @@ class MultiHeadAttention(nn.Module):
         # query [B, Tq, d], keys [B, Tk, d_k], mask [B, Tq, Tk] or [B, 1, Tk] (True = attend) -> [B, Tq, d]
         q, k, v = self._split(self.q(query)), self._split(self.k(keys)), self._split(self.v(keys))
         attn_mask = None if mask is None else mask.unsqueeze(1)  # broadcast over heads
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        dropout = self.dropout if self.training else 0.0
+        if q.dtype == torch.bfloat16 and q.device.type == "cpu" and torch.is_grad_enabled():
+            out = _attention(q, k, v, attn_mask, dropout)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
         b, h, t, dh = out.shape
         return self.out(out.transpose(1, 2).reshape(b, t, h * dh))
+
+
+def _attention(q, k, v, attn_mask, dropout: float):
+    """The same attention as three plain ops. Used for bf16 training on CPU, where the backward of torch's fused
+    CPU attention kernel is about 4x slower in bf16 than in fp32 (benchmarks/results/retriever.md)."""
+    scores = torch.matmul(q, k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    weights = torch.softmax(scores.float(), dim=-1).to(v.dtype)
+    if dropout:
+        weights = F.dropout(weights, dropout)
+    return torch.matmul(weights, v)
 
 
 class FeedForward(nn.Sequential):

@@ -162,7 +162,7 @@ def test_bench_speed_lists_the_scripts():
 
     result = CliRunner().invoke(cli.app, ["bench", "speed", "--dry-run"])
     assert result.exit_code == 0, result.output
-    for name in ("prepare", "generation", "encoder", "store", "backbones", "retriever"):
+    for name in ("prepare", "generation", "generation_engines", "encoder", "store", "backbones", "retriever"):
         assert name in result.output
 
 

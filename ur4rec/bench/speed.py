@@ -31,6 +31,8 @@ class SpeedBench:
 SPEED = (
     SpeedBench("prepare", "bench_prepare.py", "data preparation: cold cache vs warm cache"),
     SpeedBench("generation", "bench_generation.py", "batched LLM runner vs one prompt at a time"),
+    SpeedBench("generation_engines", "bench_generation_engines.py",
+               "LLM engines on the same 64 prompts: HF fp32 (reference), HF bf16, HF int8, llms.Lean"),
     SpeedBench("encoder", "bench_encoder.py", "our frozen encoder vs sentence-transformers"),
     SpeedBench("store", "bench_store.py", "LMDB batched reads vs an in-memory numpy gather"),
     SpeedBench("backbones", "bench_backbones.py", "training and scoring samples/s of every backbone"),

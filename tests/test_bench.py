@@ -180,6 +180,22 @@ def test_a_run_made_by_ur4rec_run_counts_as_done_until_its_config_changes(experi
     assert next(r for r in tiny_plan(experiments) if r.row == "base").status() == "changed"
 
 
+def test_a_finished_run_without_a_fingerprint_is_rechecked_not_called_changed(experiments):
+    import json
+
+    import cli
+
+    base = next(r for r in tiny_plan(experiments) if r.row == "base")
+    assert CliRunner().invoke(cli.app, ["run", str(base.gin_file), "-b", "SEED=0"]).exit_code == 0
+    metrics = base.run_dir / "metrics.json"
+    old = json.loads(metrics.read_text())
+    del old["config"]  # as `ur4rec run` wrote it before it stamped fingerprints
+    metrics.write_text(json.dumps(old))
+    assert next(r for r in tiny_plan(experiments) if r.row == "base").status() == "recheck"
+    rerun = runner.execute(tiny_plan(experiments), QUIET, command=dies_before_writing)
+    assert base.run_dir in [r.run_dir for r, _ in rerun.failed]  # it was run again (the stand-in process fails)
+
+
 def test_table3_full_row_is_the_table2_ur4rec_run_so_it_trains_once():
     t3 = {r.row: r for r in plan(get_table("table3"), ["ml-100k"], ["prm"], None, [0])}
     t2 = {r.row: r for r in plan(get_table("table2"), ["ml-100k"], ["prm"], None, [0])}

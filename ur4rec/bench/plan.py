@@ -7,7 +7,9 @@ gin config (``gin.config_str()``), so editing any included file or value changes
 
 A run is *done* when its folder holds ``metrics.json`` and the same fingerprint, either in that file
 (``ur4rec run`` writes it) or in a ``bench.json`` the bench wrote after the run. Anything else is run again: a folder of a
-killed run resumes from its last epoch (the trainer's own checkpoints), a changed config retrains.
+killed run resumes from its last epoch (the trainer's own checkpoints), a changed config retrains. A finished run from
+before ``ur4rec run`` stamped fingerprints is *recheck*: running it again costs only the test scoring when its
+trainer checkpoints match the config (their own fingerprints decide), and retrains otherwise.
 """
 from __future__ import annotations
 
@@ -54,7 +56,8 @@ class Run:
         return args
 
     def status(self) -> str:
-        """'no gin file', 'config error', 'done', 'changed' (done under another config) or 'todo'."""
+        """'no gin file', 'config error', 'done', 'changed' (done under another config), 'recheck' (finished
+        before fingerprints were stamped) or 'todo'."""
         if not self.gin_file.is_file():
             return "no gin file"
         if self.error:
@@ -62,9 +65,10 @@ class Run:
         folder = self.run_dir
         if not (folder / "metrics.json").is_file():
             return "todo"
-        if read_record(folder).get("config") == self.config or _metrics_config(folder) == self.config:
+        stamped = read_record(folder).get("config") or _metrics_config(folder)
+        if stamped == self.config:
             return "done"
-        return "changed"
+        return "changed" if stamped else "recheck"
 
 
 def _metrics_config(folder: Path) -> str | None:

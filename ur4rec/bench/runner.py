@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from ur4rec.bench.plan import RECORD, Run
 from ur4rec.paths import REPO_ROOT
 
-TODO = ("todo", "changed")
+TODO = ("todo", "changed", "recheck")
 
 
 @dataclass
@@ -49,7 +49,7 @@ def run_command(run: Run) -> list[str]:
 
 
 def execute(runs: list[Run], console: Console, command=run_command) -> Outcome:
-    """Run every run whose status is todo/changed; ``command(run)`` gives the argv (the real CLI by default)."""
+    """Run every run whose status is todo/changed/recheck; ``command(run)`` gives the argv (the real CLI by default)."""
     outcome = Outcome()
     runs = unique(runs)
     for run in runs:

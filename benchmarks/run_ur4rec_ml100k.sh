@@ -8,7 +8,8 @@
 # RUNS_HOME (e.g. ~/ur4rec-runs): keep run folders outside the work tree, which a new session lays anew; the
 # script links runs -> RUNS_HOME, so a later session resumes unfinished runs and skips finished ones.
 # ROWS (default "base ur4rec llm base-continued", run in that order): table2 rows by name, the control as
-# base-continued, Table 3 rows as t3/<row> (gin/experiments/table3/ml-100k/<backbone>/<row>.gin).
+# base-continued, Table 3 rows as t3/<row> (gin/experiments/table3/ml-100k/<backbone>/<row>.gin), other controls as
+# ctl/<name> (gin/experiments/controls/ml-100k/<backbone>/<name>.gin, e.g. ctl/ur4rec-bf16).
 # Usage: WORKERS=2 RUNS_HOME=~/ur4rec-runs bash benchmarks/run_ur4rec_ml100k.sh "prm gru4rec" "0 1 2"
 #        ROWS="t3/wo-retr t3/wo-pretrain" RUNS_HOME=~/ur4rec-runs bash benchmarks/run_ur4rec_ml100k.sh prm 0
 set -uo pipefail
@@ -30,6 +31,7 @@ QUEUE=$(mktemp)
 experiment_of() {  # backbone row -> experiment path under gin/experiments/ (and runs/), without .gin
   case "$2" in
     base-continued) echo "controls/ml-100k/$1/base-continued" ;;
+    ctl/*) echo "controls/ml-100k/$1/${2#ctl/}" ;;
     t3/*) echo "table3/ml-100k/$1/${2#t3/}" ;;
     *) echo "table2/ml-100k/$1/$2" ;;
   esac

@@ -123,14 +123,21 @@ class _Llama:
         h, kv, d = self.heads, self.kv_heads, self.head_dim
         end = start + steps
         cos, sin = self.rope(positions)
-        additive = torch.zeros(mask.shape, dtype=torch.float32).masked_fill_(~mask, float("-inf"))[:, None]
+        additive = torch.zeros(mask.shape).masked_fill_(~mask, float("-inf"))[:, None] if steps == 1 else None
         x = self.embed[ids]
         for layer, (keys, values) in zip(self.layers, cache):
             q, k, v = F.linear(self.rms(x, layer.ln1), layer.qkv).split([h * d, kv * d, kv * d], dim=-1)
             q = self.rotate(q.view(rows, steps, h, d).transpose(1, 2), cos, sin)
             keys[..., start:end] = self.rotate(k.view(rows, steps, kv, d).transpose(1, 2), cos, sin).transpose(-1, -2)
             values[:, :, start:end] = v.view(rows, steps, kv, d).transpose(1, 2)
-            out = self.attend(q, keys, values, additive)
+            if steps == 1:
+                out = self.attend(q, keys, values, additive)
+            else:  # a prompt block: torch's fused CPU kernel over the slots filled so far; it needs every query
+                # head's keys/values laid out in full (with enable_gqa or strided keys it falls back to a slow path)
+                groups = h // kv
+                out = F.scaled_dot_product_attention(
+                    q, keys[..., :end].transpose(-1, -2).repeat_interleave(groups, dim=1),
+                    values[:, :, :end].repeat_interleave(groups, dim=1), attn_mask=mask[:, None, :, :end])
             x = x + F.linear(out.transpose(1, 2).reshape(rows, steps, h * d), layer.o)
             gate, up = F.linear(self.rms(x, layer.ln2), layer.gate_up).chunk(2, dim=-1)
             x = x + F.linear(F.silu(gate) * up, layer.down)

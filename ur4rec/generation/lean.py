@@ -7,7 +7,8 @@ far) as ``llms.HF``. What it does differently:
 * the tokens every prompt of a batch starts with (the chat template's system turn, the task sentence) run
   once, and their keys/values are shared by every row (item prompts: 36 of ~85 tokens with SmolLM2);
 * keys/values go into one cache per layer allocated up front (no concatenation per step); q/k/v and
-  gate/up are one matmul each; grouped-query attention reads the shared key/value heads without copies;
+  gate/up are one matmul each; each decoding step's grouped-query attention reads the shared key/value heads
+  without copies (prompt blocks use torch's fused attention kernel instead);
 * rows that reached EOS leave the batch;
 * the repetition penalty covers the row's own tokens only (``llms.HF`` also penalises the pad token in
   rows that were padded), so a row's text does not depend on the batch it was generated in.

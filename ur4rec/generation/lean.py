@@ -32,7 +32,7 @@ STATIC_ROPE = ("default", "linear", "llama3")
 
 @dataclass
 class _Layer:
-    ln1: object
+    ln1: object  # the model's own RMSNorm modules
     qkv: object  # [q; k; v] weights stacked: one matmul
     o: object
     ln2: object
@@ -50,21 +50,18 @@ class _Llama:
         self.check(cfg, lm)
         self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.heads
-        self.eps = cfg.rms_norm_eps
         self.dtype = lm.dtype
         body = lm.model
         self.embed = body.embed_tokens.weight
-        self.norm = body.norm.weight
+        self.norm, self.rotary = body.norm, body.rotary_emb  # the model's own final norm and RoPE tables
         self.lm_head = lm.lm_head.weight
-        self.inv_freq = body.rotary_emb.inv_freq.float()
-        self.rope_scale = float(body.rotary_emb.attention_scaling)
         self.layers = []
         for layer in body.layers:
             a, m = layer.self_attn, layer.mlp
             self.layers.append(_Layer(
-                layer.input_layernorm.weight,
+                layer.input_layernorm,
                 torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).contiguous(), a.o_proj.weight,
-                layer.post_attention_layernorm.weight,
+                layer.post_attention_layernorm,
                 torch.cat([m.gate_proj.weight, m.up_proj.weight]).contiguous(), m.down_proj.weight))
 
     @staticmethod
@@ -93,43 +90,24 @@ class _Llama:
         values = (rows, self.kv_heads, length, self.head_dim)
         return [(torch.zeros(keys, dtype=self.dtype), torch.zeros(values, dtype=self.dtype)) for _ in self.layers]
 
-    def rms(self, x, weight):
-        import torch
-
-        x32 = x.float()
-        return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
-
-    def rope(self, positions):
-        import torch
-
-        freqs = positions[..., None].float() * self.inv_freq
-        emb = torch.cat((freqs, freqs), dim=-1)
-        cos, sin = emb.cos() * self.rope_scale, emb.sin() * self.rope_scale
-        return cos.to(self.dtype)[:, None], sin.to(self.dtype)[:, None]  # [B, 1, T, d]: broadcast over heads
-
-    @staticmethod
-    def rotate(x, cos, sin):
-        import torch
-
-        half = x.shape[-1] // 2
-        return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
-
     def forward(self, ids, positions, cache, start: int, mask):
         """Run tokens ``ids`` [B, T] at ``positions`` [B, T] into cache slots start..start+T-1, attending to the
         cache slots ``mask`` allows (bool [B, T, cache width]); returns the last position's logits."""
         import torch
         import torch.nn.functional as F
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
         rows, steps = ids.shape
         h, kv, d = self.heads, self.kv_heads, self.head_dim
         end = start + steps
-        cos, sin = self.rope(positions)
-        additive = torch.zeros(mask.shape).masked_fill_(~mask, float("-inf"))[:, None] if steps == 1 else None
         x = self.embed[ids]
+        cos, sin = self.rotary(x, positions)
+        additive = torch.zeros(mask.shape).masked_fill_(~mask, float("-inf"))[:, None] if steps == 1 else None
         for layer, (keys, values) in zip(self.layers, cache):
-            q, k, v = F.linear(self.rms(x, layer.ln1), layer.qkv).split([h * d, kv * d, kv * d], dim=-1)
-            q = self.rotate(q.view(rows, steps, h, d).transpose(1, 2), cos, sin)
-            keys[..., start:end] = self.rotate(k.view(rows, steps, kv, d).transpose(1, 2), cos, sin).transpose(-1, -2)
+            q, k, v = F.linear(layer.ln1(x), layer.qkv).split([h * d, kv * d, kv * d], dim=-1)
+            q, k = apply_rotary_pos_emb(q.view(rows, steps, h, d).transpose(1, 2),
+                                        k.view(rows, steps, kv, d).transpose(1, 2), cos, sin)
+            keys[..., start:end] = k.transpose(-1, -2)
             values[:, :, start:end] = v.view(rows, steps, kv, d).transpose(1, 2)
             if steps == 1:
                 out = self.attend(q, keys, values, additive)
@@ -140,9 +118,9 @@ class _Llama:
                     q, keys[..., :end].transpose(-1, -2).repeat_interleave(groups, dim=1),
                     values[:, :, :end].repeat_interleave(groups, dim=1), attn_mask=mask[:, None, :, :end])
             x = x + F.linear(out.transpose(1, 2).reshape(rows, steps, h * d), layer.o)
-            gate, up = F.linear(self.rms(x, layer.ln2), layer.gate_up).chunk(2, dim=-1)
+            gate, up = F.linear(layer.ln2(x), layer.gate_up).chunk(2, dim=-1)
             x = x + F.linear(F.silu(gate) * up, layer.down)
-        return F.linear(self.rms(x[:, -1], self.norm), self.lm_head).float()
+        return F.linear(self.norm(x[:, -1]), self.lm_head).float()
 
     def attend(self, q, keys_t, values, additive):
         """Grouped-query attention: the query heads sharing a key/value head are stacked as extra query rows of
@@ -188,7 +166,7 @@ class LeanLlama(HFCausalLM):
 
         _, tok = self.load()
         net = self.net()
-        rows = [tok(self.chat(p.text), add_special_tokens=not self.use_chat_template)["input_ids"] for p in prompts]
+        rows = tok([self.chat(p.text) for p in prompts], add_special_tokens=not self.use_chat_template)["input_ids"]
         if any(not r for r in rows):
             raise UserError("llms.Lean got a prompt that tokenises to nothing")
         with torch.inference_mode():

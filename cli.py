@@ -207,6 +207,8 @@ def bench(table: str = typer.Argument(..., help="table2, table3, table5, table6,
           seeds: str = typer.Option("0", "--seeds", help="e.g. 0 or 0,1,2 or 0-2"),
           limit_users: Optional[int] = typer.Option(None, "--limit-users", help="quick version: first N users only"),
           dry_run: bool = typer.Option(False, "--dry-run", help="list the runs and their gin files; run nothing"),
+          jobs: int = typer.Option(1, "--jobs", "-j", min=1,
+                                   help="runs at once, each with cores/jobs threads"),
           out: Optional[str] = typer.Option(None, "--out", help="folder for the Markdown/CSV/PNG (default RUNS_DIR/reports)"),
           only: Optional[str] = typer.Option(None, "--only", help="speed: comma list of benchmarks (default: all)"),
           experiments: Optional[str] = typer.Option(None, "--experiments", hidden=True),
@@ -218,7 +220,7 @@ def bench(table: str = typer.Argument(..., help="table2, table3, table5, table6,
         if table == "speed":
             return commands.bench_speed(console, only, dry_run, out)
         return commands.bench_table(table, console, "ur4rec " + shlex.join(sys.argv[1:]), datasets, backbones, rows,
-                                    seeds, limit_users, dry_run, out, experiments)
+                                    seeds, limit_users, dry_run, out, experiments, jobs)
 
     code = _guard(debug, [], step)
     if code:

@@ -2,8 +2,8 @@
 
 Everything runs on a tiny world built in a temporary folder (no real LLM or dataset needed): a
 MovieLens-1M-format dataset, a tiny random Llama as the LLM and a tiny random BERT as the encoder,
-both through the real code paths (llms.HF, encoders.HF). First one uninterrupted pass gives the
-reference texts, vectors and metrics. Then for each stage and trial: start the command on a copy of
+both through the real code paths (llms.Lean, the default engine, and encoders.HF). First one
+uninterrupted pass gives the reference texts, vectors and metrics. Then for each stage and trial: start the command on a copy of
 the state before that stage, SIGKILL it after a random delay, count what the stores hold (entries
 stored, entries whose checksum fails), give the same command again, and compare the end state with
 the reference: texts/vectors regenerated on resume (= computed before the kill but lost, plus never
@@ -40,8 +40,8 @@ EPOCHS = 4
 PATIENCE = 10
 TRAIN_SAMPLES_PER_EPOCH = 64
 EMBED_DIM = 16
-llms.HF.model = '{llm}'
-llms.HF.batch_size = 4
+llms.Lean.model = '{llm}'
+llms.Lean.batch_size = 4
 LLM_DTYPE = 'float32'
 LLM_USER_MAX_NEW_TOKENS = 24
 LLM_ITEM_MAX_NEW_TOKENS = 24

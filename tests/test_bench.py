@@ -203,3 +203,84 @@ def test_table3_full_row_is_the_table2_ur4rec_run_so_it_trains_once():
     assert t3["wo-pim"].run_dir.parts[1] == "table3"
     experiments = GIN_DIR / "experiments"  # Table 3's own folder lists its datasets, not Table 2's (which has steam)
     assert available_datasets(get_table("table3"), experiments) == sorted(p.name for p in (experiments / "table3").iterdir())
+
+
+# ---- --jobs: runs side by side, UR4Rec after its Base, one knowledge preparation at a time -------------------
+EVENTS_SCRIPT = """
+import json, pathlib, sys, time
+events, name, folder = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+with events.open('a') as f:
+    f.write(f'start {name} {time.time()}\\n')
+time.sleep(0.6)
+if folder:
+    pathlib.Path(folder).mkdir(parents=True, exist_ok=True)
+    (pathlib.Path(folder) / 'metrics.json').write_text(json.dumps({'x': 1}))
+with events.open('a') as f:
+    f.write(f'end {name} {time.time()}\\n')
+"""
+
+
+def hand_run(tmp_path, row, knowledge="", from_base=False):
+    gin_file = tmp_path / f"{row}.gin"
+    gin_file.write_text("# a stand-in: the commands below never read it\n")
+    return Run("table2", "tiny", "dlcm", row, 0, gin_file, relative=Path(row) / "seed0", runs_dir=tmp_path / "runs",
+               config="c0", knowledge=knowledge, from_base=from_base)
+
+
+def event_times(path):
+    times = {}
+    for line in path.read_text().splitlines():
+        kind, name, t = line.split()
+        times[(kind, name)] = float(t)
+    return times
+
+
+def test_jobs_run_side_by_side_ur4rec_after_its_base_and_knowledge_prepared_once(tmp_path):
+    events = tmp_path / "events.txt"
+    runs = [hand_run(tmp_path, "base"), hand_run(tmp_path, "llm", knowledge="k1"),
+            hand_run(tmp_path, "kar", knowledge="k1"), hand_run(tmp_path, "ur4rec", knowledge="k2", from_base=True)]
+    command = lambda run: [sys.executable, "-c", EVENTS_SCRIPT, str(events), run.row, str(run.run_dir)]  # noqa: E731
+    prepare = lambda run: [sys.executable, "-c", EVENTS_SCRIPT, str(events), "prep-" + run.knowledge, ""]  # noqa: E731
+    outcome = runner.execute(runs, QUIET, command=command, jobs=2, prepare=prepare)
+    assert sorted(r.row for r in outcome.ran) == ["base", "kar", "llm", "ur4rec"] and not outcome.failed
+    assert all(r.status() == "done" for r in runs)  # bench.json records the fingerprint
+    t = event_times(events)
+    assert sum(kind == "start" and name.startswith("prep") for kind, name in t) == 2  # one per knowledge setting
+    assert t[("start", "base")] < t[("end", "prep-k1")]  # base needs no knowledge: it runs beside the preparation
+    assert t[("start", "llm")] >= t[("end", "prep-k1")] and t[("start", "kar")] >= t[("end", "prep-k1")]
+    preps = sorted([(t[("start", f"prep-{k}")], t[("end", f"prep-{k}")]) for k in ("k1", "k2")])
+    assert preps[1][0] >= preps[0][1]  # preparations never overlap: they may generate the same texts
+    assert t[("start", "ur4rec")] >= t[("end", "base")]  # starts from Base's checkpoint
+    assert t[("start", "ur4rec")] >= t[("end", "prep-k2")]
+
+
+def test_one_job_runs_in_plan_order_without_preparations(tmp_path):
+    events = tmp_path / "events.txt"
+    runs = [hand_run(tmp_path, "llm", knowledge="k1"), hand_run(tmp_path, "base")]
+    command = lambda run: [sys.executable, "-c", EVENTS_SCRIPT, str(events), run.row, str(run.run_dir)]  # noqa: E731
+    outcome = runner.execute(runs, QUIET, command=command, prepare=lambda run: pytest.fail("no preparation"))
+    assert [r.row for r in outcome.ran] == ["llm", "base"]
+    t = event_times(events)
+    assert t[("start", "base")] >= t[("end", "llm")]
+
+
+def test_parallel_children_share_the_cores(monkeypatch):
+    import os
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert runner._child_env(2)["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+    assert "OMP_NUM_THREADS" not in runner._child_env(1)
+
+
+def test_plan_marks_knowledge_and_base_dependencies_from_the_gin_config():
+    runs = {r.row: r for r in plan(get_table("table2"), ["ml-100k"], ["prm"], None, [0])}
+    assert runs["base"].knowledge == "" and runs["bert"].knowledge  # +BERT encodes metadata text
+    assert runs["llm"].knowledge and runs["ur4rec"].from_base and not runs["llm"].from_base
+    longer = plan(get_table("table2"), ["ml-100k"], ["prm"], ["llm"], [1])[0]
+    assert longer.knowledge == runs["llm"].knowledge  # the seed does not change the texts
+    from ur4rec.bench.plan import knowledge_key
+
+    text = "knowledge_source.source = %KNOWLEDGE\nLLM_USER_MAX_NEW_TOKENS = 128\nLR = 0.001\n"
+    assert knowledge_key(text, ["SEED=1"]) == knowledge_key(text.replace("0.001", "0.01"), ["SEED=2"])
+    assert knowledge_key(text, []) != knowledge_key(text.replace("128", "32"), [])
+    assert knowledge_key("LR = 0.001\n", []) == ""

@@ -98,15 +98,20 @@ def test_through_the_runner_into_the_store(gqa_dir, tmp_path):
     assert run_generation(jobs, llm, store, progress=False).generated == 0
 
 
-def test_the_gin_file_swaps_the_engine_and_keeps_the_settings():
+@pytest.mark.parametrize("files, engine", [
+    (["knowledge/llm.gin"], LeanLlama),  # the default
+    (["knowledge/llm.gin", "llms/smollm2-hf.gin"], HFCausalLM),
+])
+def test_the_gin_files_pick_the_engine_and_keep_the_settings(files, engine):
     import gin
 
     from ur4rec.config import load
 
-    load(["knowledge/llm.gin", "llms/smollm2-lean.gin"])
+    load(files)
     try:
         llm = gin.query_parameter("%LLM").scoped_configurable_fn()
-        assert isinstance(llm, LeanLlama)
-        assert (llm.batch_size, llm.dtype, llm.repetition_penalty) == (64, "bfloat16", 1.15)
+        assert type(llm) is engine
+        assert (llm.model, llm.batch_size, llm.dtype, llm.repetition_penalty) == (
+            "smollm2-135m-instruct", 64, "bfloat16", 1.15)
     finally:
         gin.clear_config()

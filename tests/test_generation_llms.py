@@ -67,9 +67,11 @@ def test_metadata_backend_returns_metadata():
 
 
 @pytest.mark.slow
-def test_smollm2_smoke():
-    """The real default LLM: GGUF -> safetensors conversion in the test cache, then two short answers."""
-    llm = HFCausalLM(batch_size=2)
+@pytest.mark.parametrize("engine", ["Lean", "HF"])
+def test_smollm2_smoke(engine):
+    """The real default LLM through both engines: GGUF -> safetensors conversion in the test cache, then two
+    short answers."""
+    llm = LLMS.get(engine)(batch_size=2)
     out = llm.generate([Prompt("Name one famous movie director.", ""), Prompt("What genre is Toy Story?", "")],
                        max_new_tokens=6)
     assert len(out) == 2 and all(g.text and 0 < g.n_tokens <= 6 for g in out)

@@ -161,9 +161,9 @@ class LLMKnowledge(TextKnowledge):
 
     def _llm(self):
         if self.llm is None:
-            from ur4rec.generation.llms import HFCausalLM
+            from ur4rec.generation.lean import LeanLlama  # the default engine (gin/llms/smollm2.gin)
 
-            self.llm = HFCausalLM()
+            self.llm = LeanLlama()
         return self.llm
 
     def templates(self, data):

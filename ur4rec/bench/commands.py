@@ -20,8 +20,9 @@ from ur4rec.errors import UserError
 def bench_table(table: str, console: Console, command_line: str, datasets: str | None = None,
                 backbones: str | None = None, rows: str | None = None, seeds: str = "0",
                 limit_users: int | None = None, dry_run: bool = False, out: str | None = None,
-                experiments: str | None = None) -> int:
-    """Run every missing run of ``table`` and write the table; the exit code (1 if a run failed)."""
+                experiments: str | None = None, jobs: int = 1) -> int:
+    """Run every missing run of ``table`` (``jobs`` at a time) and write the table; the exit code (1 if a run
+    failed)."""
     spec = get_table(table)
     runs = plan(spec, split_list(datasets), split_list(backbones), split_list(rows), parse_seeds(seeds),
                 limit_users, Path(experiments) if experiments else None)
@@ -29,9 +30,9 @@ def bench_table(table: str, console: Console, command_line: str, datasets: str |
         console.print(runs_table(runs, f"{spec.title}: {len(runner.unique(runs))} runs (dry run: nothing is run)"))
         return 0
     try:
-        outcome = runner.execute(runs, console)
+        outcome = runner.execute(runs, console, jobs=jobs)
     except KeyboardInterrupt:
-        console.log("[yellow]interrupted: the run in progress was stopped; the same command resumes it "
+        console.log("[yellow]interrupted: the runs in progress were stopped; the same command resumes them "
                     "(finished runs are skipped)[/yellow]")
         raise
     console.log(f"{len(outcome.ran)} run, {len(outcome.skipped)} already finished, {len(outcome.failed)} failed, "

@@ -37,6 +37,8 @@ class Run:
     relative: Path | None = None  # <experiment>/<dataset name>/seed<k>, under RUNS_DIR
     runs_dir: Path | None = None  # RUNS_DIR as the gin config sets it (relative to the current directory)
     config: str = ""  # sha256 of gin.config_str()
+    knowledge: str = ""  # hash of the knowledge settings (LLM, prompts, encoder, data); "" when it uses none
+    from_base: bool = False  # starts from the Base checkpoint (UR4Rec rows): waits for the Base row of its plan
     error: str = ""  # why the gin config could not be read
     record: dict = field(default_factory=dict)
 
@@ -141,7 +143,8 @@ def resolve(run: Run, limit_users: int | None = None) -> Run:
     try:
         if limit_users is not None:
             run.bindings = tuple(limit_bindings(run.gin_file, limit_users))
-        run.relative, run.runs_dir, run.config = _read_config(run.gin_file, run.all_bindings, run.seed)
+        run.relative, run.runs_dir, run.config, run.knowledge, run.from_base = _read_config(
+            run.gin_file, run.all_bindings, run.seed)
     except (UserError, RuntimeError, ValueError) as err:
         run.error = str(err).strip().splitlines()[0]
     if run.relative is not None:
@@ -161,7 +164,7 @@ def limit_bindings(gin_file: Path, n_users: int) -> list[str]:
             "prepare_data.dataset = @datasets.FirstUsers()"]
 
 
-def _read_config(gin_file: Path, bindings: list[str], seed: int) -> tuple[Path, Path, str]:
+def _read_config(gin_file: Path, bindings: list[str], seed: int) -> tuple[Path, Path, str, str, bool]:
     import gin
 
     from ur4rec.config import config_fingerprint, load
@@ -172,7 +175,26 @@ def _read_config(gin_file: Path, bindings: list[str], seed: int) -> tuple[Path, 
     name = experiment_name(files, bindings)
     dataset = _value(gin.query_parameter("prepare_data.dataset"))  # builds the loader object; reads no file
     runs_dir = Path(str(_value(gin.query_parameter("experiment.runs_dir"))))
-    return Path(name) / dataset.name / f"seed{seed}", runs_dir, config
+    text = gin.config_str()
+    return (Path(name) / dataset.name / f"seed{seed}", runs_dir, config, knowledge_key(text, bindings),
+            bool(re.search(r"start_from_base = True", text)))
+
+
+# Config lines that can change a run's LLM texts or their vectors. Broader than needed is harmless (one more
+# `ur4rec encode` that finds everything cached); see runner.py.
+KNOWLEDGE_LINE = re.compile(r"(?i)^(# Parameters for )?[\w/.%]*(llm|knowledge|encode|prompt|history|data|core|"
+                            r"protocol|split|users)")
+
+
+def knowledge_key(config_text: str, bindings: list[str]) -> str:
+    """"" for a config that uses no knowledge source, else a hash of its knowledge and data settings."""
+    import hashlib
+
+    if "knowledge_source.source" not in config_text:
+        return ""
+    lines = [line for line in config_text.splitlines() if KNOWLEDGE_LINE.match(line)]
+    lines += [b for b in bindings if not b.startswith("SEED=")]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
 
 
 def _value(value):

@@ -37,6 +37,7 @@ SPEED = (
     SpeedBench("store", "bench_store.py", "LMDB batched reads vs an in-memory numpy gather"),
     SpeedBench("backbones", "bench_backbones.py", "training and scoring samples/s of every backbone"),
     SpeedBench("retriever", "bench_retriever.py", "retriever path (c) vs (b), UR4Rec vs Base, bf16 vs fp32"),
+    SpeedBench("jobs", "bench_jobs.py", "bench --jobs 2: two 1-thread runs side by side vs one after the other"),
 )
 
 

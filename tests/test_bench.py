@@ -284,3 +284,47 @@ def test_plan_marks_knowledge_and_base_dependencies_from_the_gin_config():
     assert knowledge_key(text, ["SEED=1"]) == knowledge_key(text.replace("0.001", "0.01"), ["SEED=2"])
     assert knowledge_key(text, []) != knowledge_key(text.replace("128", "32"), [])
     assert knowledge_key("LR = 0.001\n", []) == ""
+
+
+SLEEPER = "import os, sys, time\nopen(sys.argv[1], 'a').write(f'{os.getpid()}\\n')\ntime.sleep(60)\n"
+BENCH = """import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from rich.console import Console
+from test_bench import hand_run
+from ur4rec.bench import runner
+tmp, sleeper, pids = Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+command = lambda run: [sys.executable, sleeper, pids]
+runner.execute([hand_run(tmp, 'base'), hand_run(tmp, 'llm')], Console(quiet=True), command=command, jobs=2)
+"""
+
+
+def test_sigterm_to_the_bench_stops_its_runs(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    pids, sleeper, bench_py = tmp_path / "pids", tmp_path / "sleeper.py", tmp_path / "bench.py"
+    sleeper.write_text(SLEEPER)
+    bench_py.write_text(BENCH)
+    tests = Path(__file__).parent
+    bench = subprocess.Popen([sys.executable, str(bench_py), str(tests), str(tmp_path), str(sleeper), str(pids)],
+                             cwd=tests.parent)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not pids.exists() or len(pids.read_text().split()) < 2):
+        time.sleep(0.1)
+    children = [int(p) for p in pids.read_text().split()]
+    assert len(children) == 2  # both runs started side by side
+    bench.send_signal(signal.SIGTERM)
+    assert bench.wait(timeout=60) != 0
+    for pid in children:  # stopped by the bench: gone, not orphaned
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"run process {pid} outlived the bench")

@@ -8,10 +8,13 @@ the next bench simply runs it again, resuming from its last checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +125,7 @@ def execute(runs: list[Run], console: Console, command=run_command, jobs: int = 
     tasks = plan_tasks(todo, jobs, command, prepare)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
     durations: list[float] = []
-    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress, _term_as_interrupt():
         bar = progress.add_task("bench", total=len(todo), info="")
         try:
             while not all(t.ended for t in tasks):
@@ -144,6 +147,23 @@ def execute(runs: list[Run], console: Console, command=run_command, jobs: int = 
             _stop([t for t in tasks if t.state == "running"])
             raise
     return outcome
+
+
+@contextlib.contextmanager
+def _term_as_interrupt():
+    """``kill <bench>`` (SIGTERM) stops the bench like Ctrl-C, so its runs are stopped too instead of left orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _ready(tasks: list[Task], jobs: int) -> list[Task]:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from _common import ROOT, header, write
 
@@ -26,21 +27,24 @@ def command(gin_file: str, seed: int, runs_dir: str, samples: int) -> list[str]:
     return [sys.executable, str(ROOT / "cli.py"), "run", gin_file, *[x for b in bindings for x in ("-b", b)]]
 
 
-def timed(commands: list[list[str]], threads: int, together: bool) -> float:
+def timed(commands: list[list[str]], threads: int, together: bool, logs: Path) -> float:
+    """Wall time of the commands, all started at once or each after the previous one ended. Output goes to files:
+    a pipe nobody reads while a run goes on can fill and stall it."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    logs.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    if together:
-        procs = [subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in commands]
-        codes = [(p.wait(), p.stderr.read()) for p in procs]
-    else:
-        codes = []
-        for c in commands:
-            p = subprocess.run(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            codes.append((p.returncode, p.stderr))
-    for code, err in codes:
+    procs = []
+    for i, c in enumerate(commands):
+        with open(logs / f"{i}.log", "wb") as log:
+            procs.append(subprocess.Popen(c, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
+        if not together:
+            procs[-1].wait()
+    codes = [p.wait() for p in procs]
+    seconds = time.perf_counter() - start
+    for i, code in enumerate(codes):
         if code != 0:
-            raise SystemExit(f"a run failed ({code}):\n{err.decode(errors='replace')[-2000:]}")
-    return time.perf_counter() - start
+            raise SystemExit(f"a run failed ({code}):\n{(logs / f'{i}.log').read_text(errors='replace')[-2000:]}")
+    return seconds
 
 
 def main() -> None:
@@ -51,11 +55,12 @@ def main() -> None:
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
         warm = [command(args.gin, 9, f"{tmp}/warm", 500)]
-        timed(warm, cores, together=False)  # data preparation and imports cached before either schedule
-        one = timed([command(args.gin, s, f"{tmp}/one", args.samples) for s in (0, 1)], cores, together=False)
-        two = timed([command(args.gin, s, f"{tmp}/two", args.samples) for s in (0, 1)], max(1, cores // 2),
-                    together=True)
+        timed(warm, cores, False, tmp / "logs-warm")  # data preparation and imports cached before either schedule
+        one = timed([command(args.gin, s, f"{tmp}/one", args.samples) for s in (0, 1)], cores, False, tmp / "logs-one")
+        two = timed([command(args.gin, s, f"{tmp}/two", args.samples) for s in (0, 1)], max(1, cores // 2), True,
+                    tmp / "logs-two")
     lines = header("ur4rec bench --jobs: two runs side by side vs one after the other")
     lines += [f"Two `cli.py run {args.gin}` runs (seeds 0 and 1), one epoch of {args.samples} training targets, one "
               f"validation/test target per user, each from start to metrics.json.", "",

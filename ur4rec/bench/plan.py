@@ -50,9 +50,9 @@ class Run:
     def all_bindings(self) -> list[str]:
         return [f"SEED={self.seed}", *self.bindings]
 
-    def command(self) -> list[str]:
-        """The arguments after ``ur4rec``: run <gin> -b SEED=k -b ..."""
-        args = ["run", str(self.gin_file)]
+    def command(self, verb: str = "run") -> list[str]:
+        """The arguments after ``ur4rec``: <verb> <gin> -b SEED=k -b ... (``encode`` prepares its knowledge)."""
+        args = [verb, str(self.gin_file)]
         for b in self.all_bindings:
             args += ["-b", b]
         return args
@@ -177,7 +177,7 @@ def _read_config(gin_file: Path, bindings: list[str], seed: int) -> tuple[Path, 
     runs_dir = Path(str(_value(gin.query_parameter("experiment.runs_dir"))))
     text = gin.config_str()
     return (Path(name) / dataset.name / f"seed{seed}", runs_dir, config, knowledge_key(text, bindings),
-            bool(re.search(r"start_from_base = True", text)))
+            "start_from_base = True" in text)
 
 
 # Config lines that can change a run's LLM texts or their vectors. Broader than needed is harmless (one more

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from ur4rec.bench.plan import RECORD, Run
+from ur4rec.bench.tables import get_table
 from ur4rec.paths import REPO_ROOT
 
 TODO = ("todo", "changed", "recheck")
@@ -53,10 +54,7 @@ def run_command(run: Run) -> list[str]:
 
 def prepare_command(run: Run) -> list[str]:
     """``ur4rec encode`` of the run's config: generates and encodes its knowledge, trains nothing."""
-    args = ["encode", str(run.gin_file)]
-    for b in run.all_bindings:
-        args += ["-b", b]
-    return [sys.executable, str(REPO_ROOT / "cli.py"), *args]
+    return [sys.executable, str(REPO_ROOT / "cli.py"), *run.command("encode")]
 
 
 @dataclass(eq=False)
@@ -104,8 +102,6 @@ def _key(run: Run) -> tuple:
 
 
 def _base_row(run: Run) -> str | None:
-    from ur4rec.bench.tables import get_table
-
     return get_table(run.table).base_row
 
 
@@ -115,13 +111,10 @@ def execute(runs: list[Run], console: Console, command=run_command, jobs: int = 
     cores // jobs threads); ``command(run)`` gives the argv (the real CLI by default)."""
     outcome = Outcome()
     runs = unique(runs)
-    for run in runs:
-        status = run.status()
-        if status == "done":
-            outcome.skipped.append(run)
-        elif status not in TODO:
-            outcome.unrunnable.append(run)
-    todo = [r for r in runs if r.status() in TODO]
+    statuses = {id(run): run.status() for run in runs}  # each reads the run folder once
+    outcome.skipped = [r for r in runs if statuses[id(r)] == "done"]
+    outcome.unrunnable = [r for r in runs if statuses[id(r)] not in (*TODO, "done")]
+    todo = [r for r in runs if statuses[id(r)] in TODO]
     tasks = plan_tasks(todo, jobs, command, prepare)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
     durations: list[float] = []
@@ -252,7 +245,7 @@ def _clock(seconds: float) -> str:
 def _child_env(jobs: int = 1) -> dict:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")  # the log shows progress as it happens
-    if jobs > 1:  # share the cores: small models gain more from two single-thread runs than from one with two
+    if jobs > 1:  # share the cores (two 1-thread runs beat one 2-thread run after another: results/jobs.md)
         threads = str(max(1, (os.cpu_count() or 1) // jobs))
         env.setdefault("OMP_NUM_THREADS", threads)
         env.setdefault("MKL_NUM_THREADS", env["OMP_NUM_THREADS"])

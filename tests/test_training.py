@@ -153,3 +153,14 @@ def test_text_augmenter_without_user_vector_depends_on_the_item_only(data):
     assert out.shape == (2, 3, 4) and torch.equal(out[0], out[1])  # two users, same candidates: same vectors
     with_user = TextAugmenter(data, RandomKnowledge(dim=12), dim=4).eval()(batch)
     assert with_user.shape == (2, 3, 8) and not torch.equal(with_user[0], with_user[1])
+
+
+@pytest.mark.parametrize("cuda_present", [False, True])
+def test_bf16_autocast_follows_the_weights_device(monkeypatch, cuda_present):
+    # A GPU in the machine must not turn the CPU model's bf16 autocast into a silent fp32 run.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_present)
+    layer = torch.nn.Linear(4, 4)
+    with Supervised(precision="bfloat16").autocast(layer):
+        assert layer(torch.randn(2, 4)).dtype == torch.bfloat16
+    with Supervised(precision="float32").autocast(layer):
+        assert layer(torch.randn(2, 4)).dtype == torch.float32

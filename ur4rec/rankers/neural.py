@@ -173,8 +173,8 @@ class Neural(Ranker):
             raise RuntimeError(f"{self.name}.score called before fit")
         was_training = self.model.training
         self.model.eval()
-        autocast = getattr(self.trainer, "autocast", contextlib.nullcontext)
-        with autocast():
+        autocast = getattr(self.trainer, "autocast", lambda module: contextlib.nullcontext())
+        with autocast(self.model):
             scores = self.model(self.make_batch(batch.user, batch.pos, batch.candidates))
         self.model.train(was_training)
         return scores.float().double().numpy()

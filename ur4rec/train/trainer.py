@@ -131,9 +131,13 @@ class EpochTrainer(Trainer):
         # model (UR4Rec's joint phase) can learn faster than the weights it starts from
         self.lr_by_prefix = dict(lr_by_prefix or {})
 
-    def autocast(self):
-        """bf16 autocast of forward passes ('bfloat16'; weights and optimizer stay fp32), else a no-op."""
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    def autocast(self, module: torch.nn.Module | None = None):
+        """bf16 autocast of forward passes ('bfloat16'; weights and optimizer stay fp32), else a no-op.
+
+        It autocasts the device ``module``'s weights live on: a machine with a GPU can still train on the
+        CPU, and an autocast of the other device would silently leave every op in fp32."""
+        param = None if module is None else next(module.parameters(), None)
+        device = "cpu" if param is None else param.device.type
         return torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
 
     def params(self) -> dict:
@@ -171,7 +175,7 @@ class EpochTrainer(Trainer):
         while not state.done and state.epoch < self.epochs:
             epoch = state.epoch
             train = self._train_epoch(phase, optimizer, seed, epoch, console)
-            with self.autocast():
+            with self.autocast(phase.module):
                 metrics = phase.validate()
             score = metrics[phase.monitor]
             improved = score > state.best_score
@@ -212,7 +216,7 @@ class EpochTrainer(Trainer):
                       disable=not console.is_terminal) as progress:  # no blank lines in logs
             task = progress.add_task("train", total=n_batches, loss="-")
             for b in range(n_batches):
-                with self.autocast():
+                with self.autocast(phase.module):
                     value = phase.loss(rows, slice(b * self.batch_size, (b + 1) * self.batch_size))
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()

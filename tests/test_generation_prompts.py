@@ -72,3 +72,33 @@ def test_item_prompt_and_metadata(data):
     assert p.metadata.startswith(quote(data.items[1].title))
     assert np.isfinite(data.seq_ratings).all()
     assert " stars" in MovieUser().render(data, 0).text or " star" in MovieUser().render(data, 0).text
+
+
+def common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+@pytest.mark.parametrize("kind", ["user", "item"])
+def test_shared_prefix_layout_puts_the_whole_instruction_first(data, kind):
+    paper, shared = (for_domain("movies", 5, layout)[kind == "item"] for layout in ("paper", "shared-prefix"))
+    ids = range(data.n_users) if kind == "user" else range(1, data.n_items + 1)
+    texts = [shared.render(data, i).text for i in ids]
+    prefix = min(common_prefix(texts[0], t) for t in texts[1:])
+    # everything up to the data is one text for every prompt of the kind; the paper layout breaks earlier
+    assert shared.factors in texts[0][:prefix]
+    paper_texts = [paper.render(data, i).text for i in ids]
+    assert min(common_prefix(paper_texts[0], t) for t in paper_texts[1:]) < prefix
+    for i in list(ids)[:5]:  # same data, same metadata, only the order of the parts differs
+        assert quoted_titles(shared.render(data, i).text) == quoted_titles(paper.render(data, i).text)
+        assert shared.render(data, i).metadata == paper.render(data, i).metadata
+
+
+def test_layout_is_in_the_cache_id_except_the_papers(data):
+    (pu, pi), (su, si) = for_domain("movies", 10), for_domain("movies", 10, "shared-prefix")
+    assert (pu.cache_id, pi.cache_id) == ("movies-user@v1/n10", "movies-item@v1")  # texts cached before stay valid
+    assert su.cache_id != pu.cache_id and si.cache_id != pi.cache_id
+    with pytest.raises(ValueError, match="layout"):
+        MovieItem(layout="compact")

@@ -7,6 +7,11 @@ and text such as ``Ignore previous instructions`` stay inside one quoted token a
 the prompt's structure. ``id`` and ``version`` of a template enter the cache key of every text it
 produces: bump ``version`` whenever the wording changes.
 
+``layout`` orders a prompt's parts. ``'paper'`` follows the paper's wording: the data sits mid-sentence and
+the instruction follows it. ``'shared-prefix'`` says the same with the whole instruction first and the data
+last, so every prompt of a kind starts with the same tokens and an engine that shares a batch's common
+prefix (``llms.Lean``) computes them once (issue 10). A layout other than ``'paper'`` is part of the cache id.
+
 The user template sees only the user's *training* interactions (positions < n_train[u]), the most
 recent ``n_history`` of them, so no validation or test item leaks into a prompt.
 """
@@ -31,6 +36,9 @@ def quote(value: str) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
+LAYOUTS = ("paper", "shared-prefix")
+
+
 def _year(year: str) -> str:
     return year if re.fullmatch(r"\d{4}", year or "") else (quote(year) if year else "")
 
@@ -45,9 +53,14 @@ class PromptTemplate:
     noun = "item"  # movie / game / book
     factors = ""
 
+    def __init__(self, layout: str = "paper"):
+        if layout not in LAYOUTS:
+            raise ValueError(f"{type(self).__name__}.layout must be one of {LAYOUTS}, not {layout!r}")
+        self.layout = layout
+
     @property
     def cache_id(self) -> str:
-        return f"{self.id}@v{self.version}"
+        return f"{self.id}@v{self.version}" + ("" if self.layout == "paper" else f"/{self.layout}")
 
     def item_line(self, item, rating: float | None = None) -> str:
         """One entry: quoted title, year, quoted categories, rating (the paper's T(i) plus stars).
@@ -78,14 +91,15 @@ class UserPreferenceTemplate(PromptTemplate):
     kind = "user"
     history_noun = "watching movies"
 
-    def __init__(self, n_history: int = 10):
+    def __init__(self, n_history: int = 10, layout: str = "paper"):
+        super().__init__(layout)
         if n_history < 1:
             raise ValueError("n_history must be at least 1")
         self.n_history = n_history
 
     @property
     def cache_id(self) -> str:
-        return f"{self.id}@v{self.version}/n{self.n_history}"
+        return f"{self.id}@v{self.version}/n{self.n_history}" + ("" if self.layout == "paper" else f"/{self.layout}")
 
     def history(self, data, user: int) -> list[str]:
         n_train = int(data.n_train[user])
@@ -104,6 +118,13 @@ class UserPreferenceTemplate(PromptTemplate):
     def render(self, data, index: int) -> Prompt:
         lines = self.history(data, index)
         listing = "[" + "; ".join(lines) + "]"
+        if self.layout == "shared-prefix":
+            text = (f"Your task is to use some keywords to summarize the user's preference based on historical "
+                    f"interactions. Please analyze the user's preferences on {self.noun}s about factors like "
+                    f"{self.factors}. Please give an analysis that incorporates specific elements from the user's "
+                    f"history of {self.noun} interactions and other relevant factors. The user{self.profile(data, index)} "
+                    f"has this history of {self.history_noun} over time (title, year, categories, rating): {listing}.")
+            return Prompt(text, f"user{self.profile(data, index)}: " + "; ".join(lines))
         text = (f"Your task is to use some keywords to summarize the user's preference based on historical "
                 f"interactions. Given a user{self.profile(data, index)} whose history of {self.history_noun} "
                 f"over time is listed below (title, year, categories, rating): {listing}. Please analyze the user's preferences on "
@@ -120,6 +141,10 @@ class ItemKnowledgeTemplate(PromptTemplate):
     def render(self, data, index: int) -> Prompt:
         item = data.items[index]
         line = self.item_line(item)
+        if self.layout == "shared-prefix":
+            text = (f"Your task is to craft a detailed overview of a {self.noun}, covering aspects such as "
+                    f"{self.factors}. The {self.noun}: {line}.")
+            return Prompt(text, line)
         text = (f"Your task is to craft a detailed overview of the {self.noun} {line}, covering aspects such as "
                 f"{self.factors}.")
         return Prompt(text, line)
@@ -179,7 +204,8 @@ class BookItem(ItemKnowledgeTemplate):
 _BY_DOMAIN = {"movies": (MovieUser, MovieItem), "games": (GameUser, GameItem), "books": (BookUser, BookItem)}
 
 
-def for_domain(domain: str, n_history: int = 10) -> tuple[UserPreferenceTemplate, ItemKnowledgeTemplate]:
+def for_domain(domain: str, n_history: int = 10,
+               layout: str = "paper") -> tuple[UserPreferenceTemplate, ItemKnowledgeTemplate]:
     """The (user, item) templates for a dataset's domain; unknown domains use the book/product wording."""
     user_cls, item_cls = _BY_DOMAIN.get(domain, (BookUser, BookItem))
-    return user_cls(n_history=n_history), item_cls()
+    return user_cls(n_history=n_history, layout=layout), item_cls(layout=layout)

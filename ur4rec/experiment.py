@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Sequence
 
 import gin
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ur4rec.config import config_fingerprint, save_operative
 from ur4rec.data.pipeline import prepare_data
 from ur4rec.data.prepared import PreparedDataset
+from ur4rec.device import device_name
 from ur4rec.evaluation import report
 from ur4rec.evaluation.harness import EvalResult, evaluate
 from ur4rec.paths import GIN_DIR, REPO_ROOT
@@ -122,8 +124,10 @@ def _write_report(run_dir: Path, data: PreparedDataset, results, baseline: str, 
                   commit: str, config: str) -> dict:
     payload = {"dataset": data.name, "dataset_stats": data.stats["filtered"], "protocol": data.params,
                "machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})",
+               "device": device_name(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                "commit": commit, "command": command, "config": config, "splits": {}}
-    md = [f"# {run_dir}\n", f"command: `{command}`  \ncommit: {payload['commit']}  \nmachine: {payload['machine']}\n"]
+    md = [f"# {run_dir}\n", f"command: `{command}`  \ncommit: {payload['commit']}  \nmachine: {payload['machine']}, "
+          f"{payload['device']}, torch {payload['torch']}, {payload['threads']} threads\n"]
     for split in ("valid", "test"):
         table_rows = report.rows(results[split], data.n_candidates, baseline)
         caption = describe_data(data, split)

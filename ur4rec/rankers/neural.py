@@ -37,6 +37,7 @@ from torch import nn
 
 from ur4rec.backbones.base import Backbone, Batch
 from ur4rec.data.prepared import PreparedDataset, Samples
+from ur4rec.device import compute_device
 from ur4rec.errors import ConfigError
 from ur4rec.losses.base import Loss
 from ur4rec.losses.rec import Listwise
@@ -102,11 +103,13 @@ class Neural(Ranker):
     def fit(self, data: PreparedDataset, run_dir: Path | None = None, seed: int = 0, console=None) -> None:
         console = console or Console(stderr=True)
         torch.manual_seed(seed)  # the same initial weights on every (re)start
-        self.model = self.build(data)
-        self.make_batch = BatchMaker(data, self.history_len)
+        device = compute_device()
+        self.model = self.build(data).to(device)  # built on the CPU: the same initial weights on every device
+        self.make_batch = BatchMaker(data, self.history_len, device)
         n_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         aug = self.model.augmenter
         console.log(f"{self.name}: {n_params:,} trainable parameters, history window {self.history_len}"
+                    + ("" if device.type == "cpu" else f", on {device}")
                     + (f", augment: {aug.description}" if aug is not None and getattr(aug, "description", "") else ""))
         inputs = {"config": gin.config_str(), "vectors": aug.cache_key() if aug is not None else ""}
         if self.start_from_base:
@@ -177,4 +180,4 @@ class Neural(Ranker):
         with autocast(self.model):
             scores = self.model(self.make_batch(batch.user, batch.pos, batch.candidates))
         self.model.train(was_training)
-        return scores.float().double().numpy()
+        return scores.float().cpu().double().numpy()

@@ -32,8 +32,8 @@ def popularity_rank(popularity: np.ndarray, candidates: np.ndarray) -> np.ndarra
 class BatchMaker:
     """Gathers history windows, attribute ids and initial ranks for rows of (user, pos, candidates)."""
 
-    def __init__(self, data: PreparedDataset, history_len: int):
-        self.data, self.history_len = data, history_len
+    def __init__(self, data: PreparedDataset, history_len: int, device: torch.device | str = "cpu"):
+        self.data, self.history_len, self.device = data, history_len, torch.device(device)
         self.attrs = torch.from_numpy(data.item_attrs.astype(np.int64))  # [n_items + 1, A]
         self.popularity = data.popularity()
 
@@ -41,7 +41,7 @@ class BatchMaker:
                  label: np.ndarray | None = None) -> Batch:
         hist = torch.from_numpy(self.data.histories(users, pos, self.history_len))  # [B, L]
         cand = torch.from_numpy(np.asarray(candidates, dtype=np.int64))  # [B, N]
-        return Batch(
+        batch = Batch(
             user=torch.from_numpy(np.asarray(users, dtype=np.int64)),
             hist=hist, hist_attrs=self.attrs[hist],
             cand=cand, cand_attrs=self.attrs[cand],
@@ -49,6 +49,7 @@ class BatchMaker:
             label=None if label is None else torch.from_numpy(np.asarray(label, dtype=np.int64)),
             pos=torch.from_numpy(np.asarray(pos, dtype=np.int64)),
         )
+        return batch if self.device.type == "cpu" else batch.to(self.device)
 
 
 @dataclass

@@ -127,7 +127,7 @@ class RetrieverPretraining(EpochTrainer, Pretrainer):
             return self._loss(augmenter, backbone, batch)
 
         report = ("loss",) + tuple(f"{k} acc@1" for k, o in (("CL", self.contrastive), ("PIM", self.matching)) if o)
-        nearest = NearestNegatives(training, augmenter.item_vectors.numpy()) if self.negatives == "nearest" else None
+        nearest = NearestNegatives(training, augmenter.item_vectors.cpu().numpy()) if self.negatives == "nearest" else None
 
         def epoch_rows(epoch):
             rows = training.epoch(seed, epoch, 1 + self.n_negatives, self.samples_per_epoch)

@@ -1,0 +1,47 @@
+"""The compute device: how it is chosen, and (on a machine with a GPU) UR4Rec end to end on it."""
+import numpy as np
+import pytest
+import torch
+
+import ur4rec.components  # noqa: F401
+from test_ur4rec_training import QUIET, data, ur4rec  # noqa: F401  (data is a fixture)
+from ur4rec.device import compute_device, device_name
+from ur4rec.errors import ConfigError
+from ur4rec.train.batches import BatchMaker
+
+GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_binding_beats_environment_beats_cpu(monkeypatch):
+    monkeypatch.delenv("UR4REC_DEVICE", raising=False)
+    assert compute_device() == torch.device("cpu") and device_name() == "cpu"
+    monkeypatch.setenv("UR4REC_DEVICE", "meta")
+    assert compute_device() == torch.device("meta")
+    assert compute_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("UR4REC_DEVICE", "auto")
+    assert compute_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_a_device_that_cannot_be_used_is_a_config_error(monkeypatch):
+    with pytest.raises(ConfigError, match="not a torch device"):
+        compute_device("gpu0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="sees no CUDA GPU"):
+        compute_device("cuda")
+
+
+def test_batches_land_on_the_chosen_device(data):  # noqa: F811
+    rows = data.valid.subset(np.arange(3))
+    batch = BatchMaker(data, 5, "meta")(rows.user, rows.pos, rows.candidates)
+    assert batch.cand.device.type == "meta" and batch.hist.device.type == "meta"
+    assert BatchMaker(data, 5)(rows.user, rows.pos, rows.candidates).cand.device.type == "cpu"
+
+
+@GPU
+def test_ur4rec_trains_and_scores_on_the_gpu(data, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("UR4REC_DEVICE", "cuda")
+    model = ur4rec()
+    model.fit(data, tmp_path / "ur", seed=0, console=QUIET)  # Base, pre-training, joint training
+    assert all(p.device.type == "cuda" for p in model.model.parameters())
+    scores = model.score(data, data.valid.subset(np.arange(4)))
+    assert isinstance(scores, np.ndarray) and scores.shape == (4, data.n_candidates) and np.isfinite(scores).all()

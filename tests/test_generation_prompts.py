@@ -96,9 +96,18 @@ def test_shared_prefix_layout_puts_the_whole_instruction_first(data, kind):
         assert shared.render(data, i).metadata == paper.render(data, i).metadata
 
 
-def test_layout_is_in_the_cache_id_except_the_papers(data):
-    (pu, pi), (su, si) = for_domain("movies", 10), for_domain("movies", 10, "shared-prefix")
+def test_layout_is_in_the_cache_id_except_the_papers(data):  # the default is 'shared-prefix'
+    (pu, pi), (su, si) = for_domain("movies", 10, "paper"), for_domain("movies", 10)
     assert (pu.cache_id, pi.cache_id) == ("movies-user@v1/n10", "movies-item@v1")  # texts cached before stay valid
     assert su.cache_id != pu.cache_id and si.cache_id != pi.cache_id
     with pytest.raises(ValueError, match="layout"):
         MovieItem(layout="compact")
+
+
+def test_llm_knowledge_layout_picks_the_domain_templates_layout(data):
+    from ur4rec.knowledge import LLMKnowledge
+
+    default, paper = LLMKnowledge().templates(data), LLMKnowledge(layout="paper").templates(data)
+    assert [t.layout for t in default] == ["shared-prefix", "shared-prefix"]
+    assert [t.layout for t in paper] == ["paper", "paper"]
+    assert default[0].render(data, 0).text != paper[0].render(data, 0).text

@@ -151,12 +151,13 @@ class LLMKnowledge(TextKnowledge):
     """
 
     def __init__(self, llm=None, encoder=None, user_prompt=None, item_prompt=None, n_history: int = 10,
-                 user_max_new_tokens: int = 128, item_max_new_tokens: int = 96, encode_text: str = "answer"):
+                 user_max_new_tokens: int = 128, item_max_new_tokens: int = 96, encode_text: str = "answer",
+                 layout: str = "shared-prefix"):
         super().__init__(encoder)
         if encode_text not in ("answer", "prompt+answer"):
             raise ValueError(f"encode_text must be 'answer' or 'prompt+answer', not {encode_text!r}")
         self.llm, self.user_prompt, self.item_prompt = llm, user_prompt, item_prompt
-        self.n_history, self.encode_text = n_history, encode_text
+        self.n_history, self.encode_text, self.layout = n_history, encode_text, layout  # layout: the domain templates'
         self.user_max_new_tokens, self.item_max_new_tokens = user_max_new_tokens, item_max_new_tokens
 
     def _llm(self):
@@ -169,7 +170,7 @@ class LLMKnowledge(TextKnowledge):
     def templates(self, data):
         from ur4rec.generation.prompts import for_domain
 
-        user_t, item_t = for_domain(data.domain, self.n_history)
+        user_t, item_t = for_domain(data.domain, self.n_history, self.layout)
         return self.user_prompt or user_t, self.item_prompt or item_t
 
     def jobs(self, data):
@@ -194,8 +195,8 @@ class LLMKnowledge(TextKnowledge):
         return {"items": items, "users": users}
 
     def describe(self) -> str:
-        u = self.user_prompt.cache_id if self.user_prompt else f"domain default (n_history={self.n_history})"
-        i = self.item_prompt.cache_id if self.item_prompt else "domain default"
+        u = self.user_prompt.cache_id if self.user_prompt else f"domain default (n_history={self.n_history}, {self.layout})"
+        i = self.item_prompt.cache_id if self.item_prompt else f"domain default ({self.layout})"
         return (f"LLM text ({self._llm().model_id}, {self._llm().params()}, user prompt {u}, item prompt {i}, "
                 f"max_new_tokens {self.user_max_new_tokens}/{self.item_max_new_tokens}, encode {self.encode_text})")
 

@@ -7,10 +7,13 @@ and text such as ``Ignore previous instructions`` stay inside one quoted token a
 the prompt's structure. ``id`` and ``version`` of a template enter the cache key of every text it
 produces: bump ``version`` whenever the wording changes.
 
-``layout`` orders a prompt's parts. ``'paper'`` follows the paper's wording: the data sits mid-sentence and
-the instruction follows it. ``'shared-prefix'`` says the same with the whole instruction first and the data
-last, so every prompt of a kind starts with the same tokens and an engine that shares a batch's common
-prefix (``llms.Lean``) computes them once (issue 10). A layout other than ``'paper'`` is part of the cache id.
+``layout`` orders a prompt's parts. ``'shared-prefix'`` (the default) puts the whole instruction first and the
+data last, so every prompt of a kind starts with the same tokens and an engine that shares a batch's common
+prefix (``llms.Lean``) computes them once: the whole ML-100K generation takes 830 s instead of 968 s on two
+cores, with the same +LLM validation NDCG@10 and matching check (issue 10,
+benchmarks/results/generation_ml-100k.md). ``'paper'`` says the same in the paper's order (the data mid-sentence,
+the instruction after it; every text made before 2026-11-29, gin/prompts/movies-paper.gin). A layout other than
+``'paper'`` is part of the cache id, so the paper layout's texts keep their keys.
 
 The user template sees only the user's *training* interactions (positions < n_train[u]), the most
 recent ``n_history`` of them, so no validation or test item leaks into a prompt.
@@ -53,7 +56,7 @@ class PromptTemplate:
     noun = "item"  # movie / game / book
     factors = ""
 
-    def __init__(self, layout: str = "paper"):
+    def __init__(self, layout: str = "shared-prefix"):
         if layout not in LAYOUTS:
             raise ValueError(f"{type(self).__name__}.layout must be one of {LAYOUTS}, not {layout!r}")
         self.layout = layout
@@ -91,7 +94,7 @@ class UserPreferenceTemplate(PromptTemplate):
     kind = "user"
     history_noun = "watching movies"
 
-    def __init__(self, n_history: int = 10, layout: str = "paper"):
+    def __init__(self, n_history: int = 10, layout: str = "shared-prefix"):
         super().__init__(layout)
         if n_history < 1:
             raise ValueError("n_history must be at least 1")
@@ -205,7 +208,7 @@ _BY_DOMAIN = {"movies": (MovieUser, MovieItem), "games": (GameUser, GameItem), "
 
 
 def for_domain(domain: str, n_history: int = 10,
-               layout: str = "paper") -> tuple[UserPreferenceTemplate, ItemKnowledgeTemplate]:
+               layout: str = "shared-prefix") -> tuple[UserPreferenceTemplate, ItemKnowledgeTemplate]:
     """The (user, item) templates for a dataset's domain; unknown domains use the book/product wording."""
     user_cls, item_cls = _BY_DOMAIN.get(domain, (BookUser, BookItem))
     return user_cls(n_history=n_history, layout=layout), item_cls(layout=layout)

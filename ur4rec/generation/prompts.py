@@ -121,19 +121,19 @@ class UserPreferenceTemplate(PromptTemplate):
     def render(self, data, index: int) -> Prompt:
         lines = self.history(data, index)
         listing = "[" + "; ".join(lines) + "]"
+        who = self.profile(data, index)
+        task = ("Your task is to use some keywords to summarize the user's preference based on historical "
+                "interactions.")
+        ask = (f"Please analyze the user's preferences on {self.noun}s about factors like {self.factors}. Please give "
+               f"an analysis that incorporates specific elements from the user's history of {self.noun} interactions "
+               f"and other relevant factors.")
         if self.layout == "shared-prefix":
-            text = (f"Your task is to use some keywords to summarize the user's preference based on historical "
-                    f"interactions. Please analyze the user's preferences on {self.noun}s about factors like "
-                    f"{self.factors}. Please give an analysis that incorporates specific elements from the user's "
-                    f"history of {self.noun} interactions and other relevant factors. The user{self.profile(data, index)} "
-                    f"has this history of {self.history_noun} over time (title, year, categories, rating): {listing}.")
-            return Prompt(text, f"user{self.profile(data, index)}: " + "; ".join(lines))
-        text = (f"Your task is to use some keywords to summarize the user's preference based on historical "
-                f"interactions. Given a user{self.profile(data, index)} whose history of {self.history_noun} "
-                f"over time is listed below (title, year, categories, rating): {listing}. Please analyze the user's preferences on "
-                f"{self.noun}s about factors like {self.factors}. Please give an analysis that incorporates "
-                f"specific elements from the user's history of {self.noun} interactions and other relevant factors.")
-        return Prompt(text, f"user{self.profile(data, index)}: " + "; ".join(lines))
+            text = (f"{task} {ask} The user{who} has this history of {self.history_noun} over time "
+                    f"(title, year, categories, rating): {listing}.")
+        else:
+            text = (f"{task} Given a user{who} whose history of {self.history_noun} over time is listed below "
+                    f"(title, year, categories, rating): {listing}. {ask}")
+        return Prompt(text, f"user{who}: " + "; ".join(lines))
 
 
 class ItemKnowledgeTemplate(PromptTemplate):

@@ -33,7 +33,8 @@ launch() {  # backbone row seed
   if [ "$left" -le 0 ]; then echo "$(date +%T) $1 $2 seed $3 not started (deadline)" | tee -a "$LOGS/queue.log"; return; fi
   timeout -s INT -k 20 "$left" "$PY" cli.py run "$(gin_of "$1" "$2")" -b "SEED=$3" "${EXTRA[@]}" \
     > "$LOGS/$1-$2-seed$3.log" 2>&1
-  echo "$(date +%T) $1 $2 seed $3 exit $? after $(($(date +%s) - START)) s" | tee -a "$LOGS/queue.log"
+  local rc=$?
+  echo "$(date +%T) $1 $2 seed $3 exit $rc after $(($(date +%s) - START)) s" | tee -a "$LOGS/queue.log"
 }
 
 phase() {  # rows

@@ -45,3 +45,14 @@ def test_ur4rec_trains_and_scores_on_the_gpu(data, tmp_path, monkeypatch):  # no
     assert all(p.device.type == "cuda" for p in model.model.parameters())
     scores = model.score(data, data.valid.subset(np.arange(4)))
     assert isinstance(scores, np.ndarray) and scores.shape == (4, data.n_candidates) and np.isfinite(scores).all()
+
+
+def test_an_unusable_device_stops_a_run_before_its_folder_is_written(tmp_path, monkeypatch):
+    from ur4rec.config import load
+    from ur4rec.experiment import experiment
+
+    monkeypatch.setenv("UR4REC_DEVICE", "gpu0")
+    load(["experiments/quickstart.gin"])
+    with pytest.raises(ConfigError, match="not a torch device"):
+        experiment("x", runs_dir=str(tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists()

@@ -85,6 +85,7 @@ def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_
     console = console or Console()
     commit = git_commit()  # at the start: the code that trains is the code reported, even if the tree changes later
     config = config_fingerprint()  # before anything runs: the parsed config, as `ur4rec bench` computes it
+    device_name()  # an unusable compute device fails here, before the run folder is touched
     data = prepare_data(log=console.log)
     run_dir = Path(runs_dir) / name / data.name / f"seed{seed}"
     save_operative(run_dir)

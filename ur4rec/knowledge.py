@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gin
 import numpy as np
 
+from ur4rec.generation.prompts import DEFAULT_LAYOUT
 from ur4rec.registry import registry
 
 
@@ -152,12 +153,13 @@ class LLMKnowledge(TextKnowledge):
 
     def __init__(self, llm=None, encoder=None, user_prompt=None, item_prompt=None, n_history: int = 10,
                  user_max_new_tokens: int = 128, item_max_new_tokens: int = 96, encode_text: str = "answer",
-                 layout: str = "shared-prefix"):
+                 layout: str | None = None):
         super().__init__(encoder)
         if encode_text not in ("answer", "prompt+answer"):
             raise ValueError(f"encode_text must be 'answer' or 'prompt+answer', not {encode_text!r}")
         self.llm, self.user_prompt, self.item_prompt = llm, user_prompt, item_prompt
-        self.n_history, self.encode_text, self.layout = n_history, encode_text, layout  # layout: the domain templates'
+        self.n_history, self.encode_text = n_history, encode_text
+        self.layout = layout or DEFAULT_LAYOUT  # of the domain templates (user_prompt/item_prompt keep their own)
         self.user_max_new_tokens, self.item_max_new_tokens = user_max_new_tokens, item_max_new_tokens
 
     def _llm(self):

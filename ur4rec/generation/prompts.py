@@ -40,6 +40,7 @@ def quote(value: str) -> str:
 
 
 LAYOUTS = ("paper", "shared-prefix")
+DEFAULT_LAYOUT = "shared-prefix"
 
 
 def _year(year: str) -> str:
@@ -56,14 +57,19 @@ class PromptTemplate:
     noun = "item"  # movie / game / book
     factors = ""
 
-    def __init__(self, layout: str = "shared-prefix"):
+    def __init__(self, layout: str = DEFAULT_LAYOUT):
         if layout not in LAYOUTS:
             raise ValueError(f"{type(self).__name__}.layout must be one of {LAYOUTS}, not {layout!r}")
         self.layout = layout
 
     @property
     def cache_id(self) -> str:
-        return f"{self.id}@v{self.version}" + ("" if self.layout == "paper" else f"/{self.layout}")
+        return f"{self.id}@v{self.version}{self.layout_suffix}"
+
+    @property
+    def layout_suffix(self) -> str:
+        """'' for the paper layout (the texts made before layouts existed keep their keys), else '/<layout>'."""
+        return "" if self.layout == "paper" else f"/{self.layout}"
 
     def item_line(self, item, rating: float | None = None) -> str:
         """One entry: quoted title, year, quoted categories, rating (the paper's T(i) plus stars).
@@ -94,7 +100,7 @@ class UserPreferenceTemplate(PromptTemplate):
     kind = "user"
     history_noun = "watching movies"
 
-    def __init__(self, n_history: int = 10, layout: str = "shared-prefix"):
+    def __init__(self, n_history: int = 10, layout: str = DEFAULT_LAYOUT):
         super().__init__(layout)
         if n_history < 1:
             raise ValueError("n_history must be at least 1")
@@ -102,7 +108,7 @@ class UserPreferenceTemplate(PromptTemplate):
 
     @property
     def cache_id(self) -> str:
-        return f"{self.id}@v{self.version}/n{self.n_history}" + ("" if self.layout == "paper" else f"/{self.layout}")
+        return f"{self.id}@v{self.version}/n{self.n_history}{self.layout_suffix}"
 
     def history(self, data, user: int) -> list[str]:
         n_train = int(data.n_train[user])
@@ -208,7 +214,7 @@ _BY_DOMAIN = {"movies": (MovieUser, MovieItem), "games": (GameUser, GameItem), "
 
 
 def for_domain(domain: str, n_history: int = 10,
-               layout: str = "shared-prefix") -> tuple[UserPreferenceTemplate, ItemKnowledgeTemplate]:
+               layout: str = DEFAULT_LAYOUT) -> tuple[UserPreferenceTemplate, ItemKnowledgeTemplate]:
     """The (user, item) templates for a dataset's domain; unknown domains use the book/product wording."""
     user_cls, item_cls = _BY_DOMAIN.get(domain, (BookUser, BookItem))
     return user_cls(n_history=n_history, layout=layout), item_cls(layout=layout)

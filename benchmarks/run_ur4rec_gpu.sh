@@ -20,12 +20,7 @@ EXTRA=()
 for b in ${BINDINGS:-}; do EXTRA+=(-b "$b"); done
 mkdir -p "$LOGS"
 
-gin_of() {  # backbone row -> gin file
-  case "$2" in
-    base-continued) echo "gin/experiments/controls/ml-100k/$1/base-continued.gin" ;;
-    *) echo "gin/experiments/table2/ml-100k/$1/$2.gin" ;;
-  esac
-}
+source benchmarks/_rows.sh
 
 launch() {  # backbone row seed
   local left=1000000

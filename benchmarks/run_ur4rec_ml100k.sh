@@ -28,15 +28,7 @@ ROWS=${ROWS:-"base ur4rec llm base-continued"}
 LOGS=${LOGS:-runs/logs}
 mkdir -p "$LOGS"
 QUEUE=$(mktemp)
-experiment_of() {  # backbone row -> experiment path under gin/experiments/ (and runs/), without .gin
-  case "$2" in
-    base-continued) echo "controls/ml-100k/$1/base-continued" ;;
-    ctl/*) echo "controls/ml-100k/$1/${2#ctl/}" ;;
-    t3/*) echo "table3/ml-100k/$1/${2#t3/}" ;;
-    *) echo "table2/ml-100k/$1/$2" ;;
-  esac
-}
-gin_of() { echo "gin/experiments/$(experiment_of "$1" "$2").gin"; }
+source benchmarks/_rows.sh
 folder_of() { echo "runs/$(experiment_of "$1" "$2")/ml-100k/seed$3"; }
 log_of() { echo "$LOGS/$1-${2//\//-}-seed$3.log"; }
 for row in $ROWS; do

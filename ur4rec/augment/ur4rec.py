@@ -30,6 +30,7 @@ from ur4rec.augment.base import AUGMENTERS, Augmenter
 from ur4rec.backbones.layers import masked_mean
 from ur4rec.knowledge import KnowledgeSource
 from ur4rec.losses.pretrain import max_cosine
+from ur4rec.modules.dropout import Dropout
 
 USER_VECTOR_POLICIES = ("prefix-safe", "never", "always")
 
@@ -66,7 +67,7 @@ class UR4RecAugmenter(Augmenter):
         use_knowledge = candidate_knowledge and self.retriever is not None
         self.knowledge_proj = nn.Linear(vectors.dim, self.dim) if use_knowledge else None  # W_e
         self.match_head = nn.Linear(self.dim, 1) if self.retriever is not None else None  # PIM's Linear (eq. 8)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         how = "w/o Retr" if self.retriever is None else (
             f"retriever {self.retriever.n_layers} layers, K={self.retriever.n_proxies}, path {path}, "
             f"{self.retriever.init_description}")

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ur4rec.modules.attention import FeedForward, MultiHeadAttention
+from ur4rec.modules.dropout import Dropout
 from ur4rec.registry import registry
 from ur4rec.retriever import masks
 
@@ -33,7 +34,7 @@ class RetrieverBlock(nn.Module):
         self.cross_attn = MultiHeadAttention(dim, heads, key_dim=z_dim)
         self.ffn = FeedForward(dim, hidden)
         self.norm_self, self.norm_cross, self.norm_ffn = (nn.LayerNorm(dim, eps=eps) for _ in range(3))
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x, mask, z=None, z_mask=None):
         # x [B, T, d], mask [B, T, T], z [B, S, d_z], z_mask [B, S] -> [B, T, d]
@@ -60,7 +61,7 @@ class Retriever(nn.Module):
         self.z_norm = nn.LayerNorm(z_dim)
         self.proxies = nn.Parameter(torch.randn(n_proxies, dim) * 0.02)  # P = [p_1..p_K]
         self.blocks = nn.ModuleList(RetrieverBlock(dim, heads, hidden or 4 * dim, z_dim, dropout) for _ in range(layers))
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.init_description = "random"
         if source is not None:
             copy_encoder_layers(self, source)

@@ -29,6 +29,7 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         # query [B, Tq, d], keys [B, Tk, d_k], mask [B, Tq, Tk] or [B, 1, Tk] (True = attend) -> [B, Tq, d]
+        query, keys = _autocast_once(query, keys)
         q, k, v = self._split(self.q(query)), self._split(self.k(keys)), self._split(self.v(keys))
         attn_mask = None if mask is None else mask.unsqueeze(1)  # broadcast over heads
         dropout = self.dropout if self.training else 0.0
@@ -40,13 +41,25 @@ class MultiHeadAttention(nn.Module):
         return self.out(out.transpose(1, 2).reshape(b, t, h * dh))
 
 
+def _autocast_once(query: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Under autocast, cast the inputs to its dtype once here: autocast casts an fp32 input once per Linear
+    (three times for q, k and v), and again in the backward."""
+    device = query.device.type
+    if not torch.is_autocast_enabled(device):
+        return query, keys
+    dtype = torch.get_autocast_dtype(device)
+    return query.to(dtype), (keys.to(dtype) if keys is not query else query.to(dtype))
+
+
 def _attention(q, k, v, attn_mask, dropout: float):
     """The same attention as three plain ops. Used for bf16 training on CPU, where the backward of torch's fused
-    CPU attention kernel is about 4x slower in bf16 than in fp32 (benchmarks/results/retriever.md)."""
-    scores = torch.matmul(q, k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+    CPU attention kernel is about 4x slower in bf16 than in fp32 (benchmarks/results/retriever.md). The scale is
+    applied to q (smaller than the scores) and the softmax takes the bf16 scores as they are (torch's CPU kernel
+    accumulates in fp32 either way), which saves four passes over the [B, h, Tq, Tk] scores per step."""
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))
     if attn_mask is not None:
         scores = scores.masked_fill(~attn_mask, float("-inf"))
-    weights = torch.softmax(scores.float(), dim=-1).to(v.dtype)
+    weights = torch.softmax(scores, dim=-1).to(v.dtype)
     if dropout:
         weights = F.dropout(weights, dropout)
     return torch.matmul(weights, v)

@@ -69,11 +69,15 @@ def _check_factory(value, slot: str):
 
 @RANKERS.register("Neural")
 class Neural(Ranker):
-    """A backbone (+ augmenter) trained with ``loss`` by ``trainer``; scores with the best validation checkpoint."""
+    """A backbone (+ augmenter) trained with ``loss`` by ``trainer``; scores with the best validation checkpoint.
+
+    ``eval_batch_size``: lists per forward pass when scoring. 32 scored fastest on 2 CPU cores for PRM Base and
+    UR4Rec in fp32 and bf16 (256 was 1.3-1.6x slower: its activations outgrow the caches;
+    ``benchmarks/results/retriever.md``); a GPU wants more."""
 
     def __init__(self, backbone: Callable[..., Backbone], augmenter: Callable[..., nn.Module] | None = None,
                  loss: Loss | None = None, trainer: Trainer | None = None, history_len: int = 10,
-                 eval_batch_size: int = 256, name: str | None = None, tag: str | None = None,
+                 eval_batch_size: int = 32, name: str | None = None, tag: str | None = None,
                  start_from_base: bool = False, pretrain=None, base_trainer: Trainer | None = None):
         self.backbone_cls = _check_factory(backbone, "backbone")
         self.augmenter_cls = _check_factory(augmenter, "augmenter")
@@ -177,7 +181,10 @@ class Neural(Ranker):
         was_training = self.model.training
         self.model.eval()
         autocast = getattr(self.trainer, "autocast", lambda module: contextlib.nullcontext())
+        parts = []
         with autocast(self.model):
-            scores = self.model(self.make_batch(batch.user, batch.pos, batch.candidates))
+            for lo in range(0, len(batch.user), self.eval_batch_size):
+                sl = slice(lo, lo + self.eval_batch_size)
+                parts.append(self.model(self.make_batch(batch.user[sl], batch.pos[sl], batch.candidates[sl])).float())
         self.model.train(was_training)
-        return scores.float().cpu().double().numpy()
+        return torch.cat(parts).cpu().double().numpy()

@@ -17,6 +17,7 @@ from ur4rec.data.pipeline import prepare_data
 from ur4rec.data.protocol import ChronologicalProtocol
 from ur4rec.knowledge import RandomKnowledge
 from ur4rec.losses.pretrain import PIM, InfoNCE
+from ur4rec.paths import cache_dir
 from ur4rec.rankers.neural import Neural
 from ur4rec.retriever.model import Retriever
 from ur4rec.train import pretrain as pretrain_mod
@@ -88,6 +89,21 @@ def test_a_republished_base_with_other_weights_gets_a_new_retriever(data, tmp_pa
     again.model = again.build(data)
     key_after = again.pretrain.artifact_key(again.model.augmenter, data, again._start_from_base(data, None, 0, QUIET), 0)
     assert key_after != key_before  # the retriever pre-trained on the old weights is not reused
+
+
+def test_a_retriever_pretrained_again_with_other_weights_is_a_new_joint_input(data, tmp_path):
+    Neural(PRM, trainer=trainer(), history_len=5, name="PRM").fit(data, None, seed=0, console=QUIET)
+    first = pretrained(data)
+    base_key = first._start_from_base(data, None, 0, QUIET)
+    fit = partial(first.pretrain.fit, first.model.augmenter, first.model.backbone, data, first.make_batch, 0, QUIET)
+    key = fit(base_key)
+    assert fit(base_key) == key  # reused as it is (the resume case): the same joint input
+    folder = cache_dir("retrievers") / first.pretrain.artifact_key(first.model.augmenter, data, base_key, 0)
+    best = torch.load(folder / "best.pt", weights_only=True)
+    best["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in best["model"].items()}
+    torch.save(best, folder / "best.pt")  # pre-trained again elsewhere: same artifact key, other weights
+    moved = fit(base_key)
+    assert moved != key and moved.split("-")[0] == key.split("-")[0]
 
 
 def test_joint_training_starts_as_the_base_model(data, tmp_path):

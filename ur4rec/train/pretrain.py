@@ -17,6 +17,8 @@ Also reported: the accuracy of each objective at putting the positive first.
 The result is a cached artifact under ``<cache>/retrievers/<key>/`` where the key covers the data,
 the knowledge vectors, the Base checkpoint, the augmenter's structure and this pre-training's
 settings and seed; another run with the same key reuses it, a killed one resumes per epoch.
+``fit`` returns that key with a digest of the pre-trained weights appended, which the joint phase's
+resume fingerprint includes.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from rich.console import Console
 from ur4rec.losses.base import Loss
 from ur4rec.registry import registry
 from ur4rec.train.batches import BatchMaker, TrainingRows, TrainRows
-from ur4rec.train.trainer import EpochTrainer, Phase, fingerprint, gin_bindings
+from ur4rec.train.trainer import EpochTrainer, Phase, fingerprint, gin_bindings, weights_digest
 
 
 class Pretrainer:
@@ -142,7 +144,10 @@ class RetrieverPretraining(EpochTrainer, Pretrainer):
         for p in backbone.parameters():
             p.requires_grad_(True)
         self._reset(augmenter, seed)
-        return key
+        # keyed on the weights too (as the Base checkpoint is on its bytes): a cache entry pre-trained again on
+        # another machine or thread count has other weights under the same key, and a joint phase started from
+        # the old ones must not resume on them
+        return f"{key}-{weights_digest(augmenter)}"
 
     def _reset(self, augmenter, seed: int) -> None:
         for name in self.reset:

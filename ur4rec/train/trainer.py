@@ -43,6 +43,16 @@ def fingerprint(parts: dict) -> str:
     return hashlib.sha256(json.dumps(stable(parts), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def weights_digest(module: torch.nn.Module) -> str:
+    """16 hex digits of sha256 over a module's state (names, shapes, dtypes, bytes): same digest = same weights."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}|{tuple(tensor.shape)}|{t.dtype}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def stable(obj, depth: int = 0):
     """A JSON-able description of ``obj`` that is the same in every process (no memory addresses)."""
     if obj is None or isinstance(obj, (bool, int, float, str)):

@@ -217,3 +217,16 @@ def test_the_paper_query_has_no_knowledge_projection(data):
     aug = augmenter(data)
     assert aug.knowledge_proj is None and "candidate knowledge" not in aug.description
     assert "candidate knowledge" in augmenter(data, candidate_knowledge=True).description
+
+
+def test_oracle_knowledge_singles_out_each_users_own_items(data):
+    from ur4rec.knowledge import OracleKnowledge
+
+    v = OracleKnowledge(dim=512, seed=1).vectors(data)
+    v.check(data.n_users, data.n_items)
+    for u in range(data.n_users):
+        own = np.unique(data.user_items(u))
+        scores = v.item[1:] @ v.user[u]
+        top = np.argsort(-scores)[:len(own)] + 1
+        assert len(set(top) & set(own)) / len(own) > 0.8  # the user's own items score highest
+    assert np.array_equal(OracleKnowledge(dim=512, seed=1).vectors(data).user, v.user)

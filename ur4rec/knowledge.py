@@ -71,6 +71,27 @@ class RandomKnowledge(KnowledgeSource):
         return KnowledgeVectors(user, item, f"random Gaussian vectors, dim {self.dim}, seed {self.seed}")
 
 
+@KNOWLEDGE.register("Oracle")
+class OracleKnowledge(KnowledgeSource):
+    """A diagnostic that leaks on purpose, never a result: seeded random unit vectors per item, and per user
+    the normalised mean of the vectors of every item in the user's whole sequence (training, validation and
+    test targets included), so e_u singles out each target among its unseen candidates. A model that gains
+    nothing from it cannot use knowledge of this form; what it gains bounds what better knowledge could give."""
+
+    def __init__(self, dim: int = 384, seed: int = 0):
+        self.dim, self.seed = dim, seed
+
+    def vectors(self, data) -> KnowledgeVectors:
+        rng = np.random.default_rng(self.seed)
+        item = rng.standard_normal((data.n_items + 1, self.dim)).astype(np.float32)
+        item /= np.linalg.norm(item, axis=1, keepdims=True)
+        item[0] = 0.0
+        user = np.stack([item[data.user_items(u)].mean(0) for u in range(data.n_users)])
+        user /= np.maximum(np.linalg.norm(user, axis=1, keepdims=True), 1e-12)
+        return KnowledgeVectors(user, item, f"ORACLE: user vector = mean of all its items' random vectors (leaks "
+                                            f"every target), dim {self.dim}, seed {self.seed}")
+
+
 # ---- text knowledge: metadata text (+BERT, "w/o LLM") and LLM-generated text (+LLM, UR4Rec) -----------
 def text_store(readonly: bool = False):
     """The shared LMDB store of generated texts (keys are content hashes, so one store serves every run)."""

@@ -49,7 +49,7 @@ class KnowledgeVectors:
 class KnowledgeSource:
     """Produces KnowledgeVectors for a prepared dataset (cached by the implementation)."""
 
-    def vectors(self, data) -> KnowledgeVectors:
+    def vectors(self, data, console=None, progress: bool = True) -> KnowledgeVectors:
         raise NotImplementedError
 
 
@@ -63,7 +63,7 @@ class RandomKnowledge(KnowledgeSource):
     def __init__(self, dim: int = 32, seed: int = 0):
         self.dim, self.seed = dim, seed
 
-    def vectors(self, data) -> KnowledgeVectors:
+    def vectors(self, data, console=None, progress: bool = True) -> KnowledgeVectors:
         rng = np.random.default_rng(self.seed)
         item = rng.standard_normal((data.n_items + 1, self.dim)).astype(np.float32)
         item[0] = 0.0
@@ -81,7 +81,7 @@ class OracleKnowledge(KnowledgeSource):
     def __init__(self, dim: int = 384, seed: int = 0):
         self.dim, self.seed = dim, seed
 
-    def vectors(self, data) -> KnowledgeVectors:
+    def vectors(self, data, console=None, progress: bool = True) -> KnowledgeVectors:
         rng = np.random.default_rng(self.seed)
         item = rng.standard_normal((data.n_items + 1, self.dim)).astype(np.float32)
         item /= np.linalg.norm(item, axis=1, keepdims=True)

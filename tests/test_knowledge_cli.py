@@ -41,3 +41,10 @@ def test_knowledge_gin_swaps_llm_and_encoder():
     src = knowledge_source()
     assert type(src.llm).__name__ == "MetadataText" and src.encoder.max_length == 64
     assert src.user_max_new_tokens == 32 and knowledge_source() is src  # one shared instance
+
+
+def test_inspect_match_runs_on_the_vector_sources_too(tiny_ml1m):
+    for source in ("@knowledge.Random()", "@knowledge.Oracle()"):
+        out = runner.invoke(app, ["inspect", "match", *args(tiny_ml1m), "-b", f"KNOWLEDGE={source}"])
+        assert out.exit_code == 0, out.output
+        assert "Recall@10" in out.output and "random floor" in out.output

@@ -26,20 +26,19 @@ def standardised(scores: np.ndarray) -> np.ndarray:
     return (scores - scores.mean(1, keepdims=True)) / (scores.std(1, keepdims=True) + 1e-9)
 
 
-def base_scores(ranker, data, seed: int, split: str) -> np.ndarray:
+def load_base(ranker, data, seed: int) -> None:
+    """Put the published Base checkpoint of ``ranker`` (a Base row's rankers.Neural) in place for scoring."""
     import torch
 
     from ur4rec.train.batches import BatchMaker
 
-    if ranker.model is None:
-        ranker.model = ranker.build(data)
-        path = ranker.base_path(ranker.base_key(data, seed))
-        if not path.is_file():
-            raise SystemExit(f"no published Base checkpoint {path}: run the Base row with this seed first")
-        ranker.model.backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["backbone"])
-        ranker.model.eval()
-        ranker.make_batch = BatchMaker(data, ranker.history_len)
-    return ranker.score(data, data.samples(split))
+    path = ranker.base_path(ranker.base_key(data, seed))
+    if not path.is_file():
+        raise SystemExit(f"no published Base checkpoint {path}: run the Base row with this seed first")
+    ranker.model = ranker.build(data)
+    ranker.model.backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["backbone"])
+    ranker.model.eval()
+    ranker.make_batch = BatchMaker(data, ranker.history_len)
 
 
 def ndcg(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -60,6 +59,7 @@ def main() -> None:
     from ur4rec.config import load
     from ur4rec.data.pipeline import prepare_data
     from ur4rec.evaluation.significance import paired_t_test
+    from ur4rec.index.faiss_index import unit_rows
     from ur4rec.knowledge import knowledge_source
 
     load(args.files + ["knowledge/llm.gin"], args.binding)
@@ -68,12 +68,12 @@ def main() -> None:
     ranker = next(r.scoped_configurable_fn() for r in gin.query_parameter("experiment.rankers")
                   if r.selector.endswith("rankers.Neural"))
     vectors = knowledge_source().vectors(data)
-    user = vectors.user / np.maximum(np.linalg.norm(vectors.user, axis=1, keepdims=True), 1e-12)
-    item = vectors.item / np.maximum(np.linalg.norm(vectors.item, axis=1, keepdims=True), 1e-12)
+    user, item = unit_rows(vectors.user), unit_rows(vectors.item)
+    load_base(ranker, data, seed)
     parts = {}
     for split in ("valid", "test"):
         s = data.samples(split)
-        parts[split] = (standardised(base_scores(ranker, data, seed, split)),
+        parts[split] = (standardised(ranker.score(data, s)),
                         standardised(np.einsum("sd,snd->sn", user[s.user], item[s.candidates])), s.label)
     bv, kv, lv = parts["valid"]
     valid = {w: ndcg(bv + w * kv, lv).mean() for w in WEIGHTS}

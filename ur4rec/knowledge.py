@@ -82,12 +82,12 @@ class OracleKnowledge(KnowledgeSource):
         self.dim, self.seed = dim, seed
 
     def vectors(self, data, console=None, progress: bool = True) -> KnowledgeVectors:
+        from ur4rec.index.faiss_index import unit_rows
+
         rng = np.random.default_rng(self.seed)
-        item = rng.standard_normal((data.n_items + 1, self.dim)).astype(np.float32)
-        item /= np.linalg.norm(item, axis=1, keepdims=True)
+        item = unit_rows(rng.standard_normal((data.n_items + 1, self.dim)).astype(np.float32))
         item[0] = 0.0
-        user = np.stack([item[data.user_items(u)].mean(0) for u in range(data.n_users)])
-        user /= np.maximum(np.linalg.norm(user, axis=1, keepdims=True), 1e-12)
+        user = unit_rows(np.stack([item[data.user_items(u)].mean(0) for u in range(data.n_users)]))
         return KnowledgeVectors(user, item, f"ORACLE: user vector = mean of all its items' random vectors (leaks "
                                             f"every target), dim {self.dim}, seed {self.seed}")
 

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row divided by its L2 norm (all-zero rows stay zero), so inner products are cosines."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 class ItemIndex:
     """Exact inner-product search over item rows 1..n (row 0 is padding and never returned)."""
 
@@ -21,7 +26,7 @@ class ItemIndex:
 
         vecs = np.ascontiguousarray(item_vectors[1:], dtype=np.float32)
         if normalize:  # cosine similarity through the inner product
-            vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+            vecs = unit_rows(vecs)
         self.normalize = normalize
         self.dim = vecs.shape[1]
         index = faiss.IndexFlatIP(self.dim)
@@ -37,7 +42,7 @@ class ItemIndex:
         """(scores [Q, k], item indices [Q, k] in 1..n_items), best first."""
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if self.normalize:
-            q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+            q = unit_rows(q)
         scores, ids = self.index.search(q, min(k, self.n_items))
         return scores, ids.astype(np.int64) + 1
 

@@ -47,8 +47,8 @@ def _autocast_once(query: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tenso
     device = query.device.type
     if not torch.is_autocast_enabled(device):
         return query, keys
-    dtype = torch.get_autocast_dtype(device)
-    return query.to(dtype), (keys.to(dtype) if keys is not query else query.to(dtype))
+    cast = query.to(torch.get_autocast_dtype(device))
+    return cast, (cast if keys is query else keys.to(cast.dtype))
 
 
 def _attention(q, k, v, attn_mask, dropout: float):

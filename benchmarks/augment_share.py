@@ -4,7 +4,9 @@ CandidateInput maps [e_i; e_aug_i] to W_id e_i + W_aug e_aug_i + b (eq. 9's conc
 initialised to 0). For a finished UR4Rec (or +LLM/KAR) run this loads its best checkpoint, runs the
 validation samples through it and reports ||W_aug e_aug|| / ||W_id e|| per candidate (median, mean,
 90th percentile), and the change in validation NDCG@10 when e_aug is zeroed: a share near 0 and no
-change mean the model ranks as its Base would and the augment path carries nothing.
+change mean the model ranks as its Base would and the augment path carries nothing. A UR4Rec run with
+a match score (``MATCH_SCORE``) also gets a second table: its learned scale, the per-list spread of the
+backbone's scores and of the score term, and validation NDCG@10 of the term alone and without it.
 
 Usage: python benchmarks/augment_share.py gin/experiments/table2/ml-100k/prm/ur4rec.gin -b SEED=0 [--samples 2000] [--out FILE]
 """
@@ -65,6 +67,17 @@ def main() -> None:
     dim = cand_in.proj.weight.shape[0]
     captured = {}
     cand_in.register_forward_hook(lambda mod, inp, out: captured.update(emb=inp[0], aug=inp[1]))
+    aug = model.augmenter
+    has_bias = getattr(aug, "match_scale", None) is not None
+    if has_bias:
+        plain_augment = aug.augment
+
+        def keep_bias(b, h):
+            e_aug, captured["bias"] = plain_augment(b, h)
+            return e_aug, captured["bias"]
+
+        aug.augment = keep_bias
+    biases = []
 
     s = data.samples("valid")
     take = np.random.default_rng(0).permutation(len(s))[:args.samples]
@@ -80,6 +93,8 @@ def main() -> None:
             mask = batch.cand_mask
             shares.append((part_aug.norm(dim=-1) / part_id.norm(dim=-1).clamp_min(1e-9))[mask].numpy())
             full.append(scores.numpy())
+            if has_bias:
+                biases.append(captured["bias"].float().numpy())
             w_aug = w[:, dim:].clone()
             w[:, dim:] = 0.0
             zeroed.append(model(batch).numpy())
@@ -93,7 +108,27 @@ def main() -> None:
         "| ||W_aug e_aug|| / ||W_id e|| median | mean | 90th pct | valid NDCG@10 | with e_aug zeroed |",
         "|---|---|---|---|---|",
         f"| {np.median(shares):.4f} | {shares.mean():.4f} | {np.quantile(shares, 0.9):.4f} | {nd_full:.4f} | {nd_zero:.4f} |"]
+    if has_bias:
+        lines += match_score_rows(np.concatenate(full), np.concatenate(biases), labels, float(aug.match_scale))
     write(lines, args.out)
+
+
+def match_score_rows(full: np.ndarray, bias: np.ndarray, labels: np.ndarray, scale: float) -> list[str]:
+    from ur4rec.evaluation.metrics import per_sample, pessimistic_rank
+
+    def nd(scores):
+        return per_sample(pessimistic_rank(scores, labels))["NDCG@10"].mean()
+
+    finite = np.isfinite(full)
+    backbone = np.where(finite, full - bias, np.nan)
+    spread_b = np.nanstd(backbone, axis=1).mean()
+    spread_t = np.nanstd(np.where(finite, bias, np.nan), axis=1).mean()
+    term = np.where(finite, bias, -np.inf)
+    return ["", f"match score term s * sim(u, i), learned s = {scale:.3f}", "",
+            "| per-list std: backbone | term | valid NDCG@10: both | term alone | backbone alone |",
+            "|---|---|---|---|---|",
+            f"| {spread_b:.3f} | {spread_t:.3f} | {nd(full):.4f} | {nd(term):.4f} | "
+            f"{nd(np.where(finite, backbone, -np.inf)):.4f} |"]
 
 
 if __name__ == "__main__":

@@ -230,3 +230,69 @@ def test_oracle_knowledge_singles_out_each_users_own_items(data):
         top = np.argsort(-scores)[:len(own)] + 1
         assert len(set(top) & set(own)) / len(own) > 0.8  # the user's own items score highest
     assert np.array_equal(OracleKnowledge(dim=512, seed=1).vectors(data).user, v.user)
+
+
+# ---- the match-score term (not in the paper) --------------------------------------------------------------
+def _built(data, **kw):
+    torch.manual_seed(0)
+    aug = augmenter(data, **kw)
+    backbone = BACKBONES.get("PRM")(sizes_of(data), aug.dim, dim=8, layers=1)
+    aug.attach(backbone)
+    aug.eval()
+    batch = _valid_batch(data)
+    with torch.no_grad():
+        items = backbone.embed_items(batch.cand, batch.cand_attrs)
+    return aug, batch, items
+
+
+def test_pretrained_match_score_is_the_scaled_contrastive_score(data):
+    aug, batch, items = _built(data, match_score="pretrained", match_scale=3.0)
+    with torch.no_grad():
+        e_aug, bias = aug.augment(batch, items)
+        expected = 3.0 * aug.contrastive_scores(batch, items)
+    assert bias.shape == batch.cand.shape and e_aug.shape[:2] == batch.cand.shape
+    assert torch.allclose(bias, expected, atol=1e-6)
+    assert torch.equal(e_aug, aug(batch, items))  # the score term leaves e_aug as it was
+
+
+def test_joint_match_score_compares_the_joint_passs_proxy_and_item_outputs(data):
+    aug, batch, items = _built(data, match_score="joint")
+    with torch.no_grad():
+        _, bias = aug.augment(batch, items)
+        z, z_mask = aug.z(batch)
+        proxies, own = aug.retriever.joint(aug.query(batch.cand, items), batch.cand_mask, z, z_mask)
+    assert torch.allclose(bias, aug.match_scale * max_cosine(proxies, own), atol=1e-6)
+
+
+def test_without_a_match_score_there_is_no_bias_and_no_scale_parameter(data):
+    aug, batch, items = _built(data)
+    assert aug.augment(batch, items)[1] is None
+    assert not any("match_scale" in name for name, _ in aug.named_parameters())
+
+
+def test_the_match_score_reaches_the_rerankers_scores_and_its_scale_learns(data):
+    from ur4rec.rankers.neural import Reranker
+
+    aug, batch, items = _built(data, match_score="pretrained")
+    backbone = BACKBONES.get("PRM")(sizes_of(data), aug.dim, dim=8, layers=1)
+    aug.attach(backbone)
+    model = Reranker(backbone, aug).eval()
+    with torch.no_grad():
+        with_term = model(batch)
+        aug.match_scale.zero_()
+        without = model(batch)
+        aug.match_scale.fill_(10.0)
+        sim = aug.contrastive_scores(batch, model.backbone.embed_items(batch.cand, batch.cand_attrs))
+    assert torch.allclose(with_term - without, 10.0 * sim, atol=1e-5)
+    model(batch).sum().backward()
+    assert aug.match_scale.grad is not None and aug.match_scale.grad != 0
+
+
+def test_a_match_score_without_a_retriever_or_proxies_is_refused(data):
+    with pytest.raises(ValueError, match="match_score"):
+        UR4RecAugmenter(data, _Vectors(dim=12), None, match_score="pretrained")
+    with pytest.raises(ValueError, match="match_score"):
+        augmenter(data, match_score="cosine")
+    with pytest.raises(ValueError, match="K = 0"):
+        UR4RecAugmenter(data, _Vectors(dim=12), partial(Retriever, layers=1, n_proxies=0, dim=16, heads=2),
+                        match_score="joint")

@@ -1,5 +1,9 @@
 """The ``augmenters`` registry and contract: ``forward(batch, items) -> [B, N, dim]``, one vector per candidate.
 
+``augment(batch, items) -> (e_aug, bias)`` is what the reranker calls: ``bias`` ([B, N] or None) is added
+to the backbone's scores. Only UR4Rec's optional match-score term uses it; every other augmenter
+inherits the default, ``(forward(...), None)``.
+
 ``items`` is the backbone's representation h_i of every candidate ([B, N, item_dim], from
 ``Backbone.embed_items``); augmenters that only read frozen knowledge ignore it, the UR4Rec
 retriever queries the LLM knowledge with it (eq. 8-9). After the backbone is built (it needs
@@ -33,6 +37,10 @@ class Augmenter(nn.Module):
 
     def forward(self, batch, items: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def augment(self, batch, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(e_aug [B, N, dim], score bias [B, N] or None); the default has no score term."""
+        return self(batch, items), None
 
 
 AUGMENTERS = registry("augmenters", Augmenter)

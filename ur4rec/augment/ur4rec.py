@@ -10,6 +10,14 @@
 vector to its query, h'_i = W_h h_i + W_e e_i: the paper's query carries only the backbone's ID
 representation, so the candidate's LLM text, which is what +LLM feeds the backbone, never reaches it.
 
+``match_score`` (not in the paper, off by default) adds a score term to the backbone's scores,
+r_i += s * sim(u, i), with s learned (starting at ``match_scale``, 1/tau of the default InfoNCE):
+'pretrained' is sim() of L_CL exactly as pre-training trained it (eq. 6-7: max over proxies of the cosine
+between Retriever(P, Z) and Retriever(h'_i)), so the pre-trained match ranks the candidates from the first
+joint step; 'joint' is the same max-cosine between the joint pass's proxy outputs and item i's output (no
+extra pass; path b: item i's own pass). In the paper the preference reaches the score only through e_aug and the backbone, an
+indirect path that failed the oracle control (benchmarks/results/ur4rec_screen2_ml-100k_prm_seed0.md).
+
 The same module serves pre-training: ``contrastive_scores`` (eq. 6-7, for InfoNCE) and
 ``matching_scores`` (eq. 8, for PIM). ``retriever = None`` is the "w/o Retr" row: e_aug_i =
 W [mean(Z); e_i], the LLM vectors go to the backbone with no retriever in between.
@@ -33,6 +41,7 @@ from ur4rec.losses.pretrain import max_cosine
 from ur4rec.modules.dropout import Dropout
 
 USER_VECTOR_POLICIES = ("prefix-safe", "never", "always")
+MATCH_SCORES = (None, "pretrained", "joint")
 
 
 @AUGMENTERS.register("UR4Rec")
@@ -41,7 +50,7 @@ class UR4RecAugmenter(Augmenter):
 
     def __init__(self, data, source: KnowledgeSource, retriever=None, path: str = "joint", aggregate: str = "mean",
                  z_history: int = 10, user_vector: str = "prefix-safe", dropout: float = 0.1,
-                 candidate_knowledge: bool = False):
+                 candidate_knowledge: bool = False, match_score: str | None = None, match_scale: float = 10.0):
         super().__init__()
         if path not in ("joint", "match"):
             raise ValueError(f"augmenters.UR4Rec.path must be 'joint' (mask c) or 'match' (mask b), not {path!r}")
@@ -49,6 +58,10 @@ class UR4RecAugmenter(Augmenter):
             raise ValueError(f"augmenters.UR4Rec.aggregate must be 'mean' or 'item', not {aggregate!r}")
         if user_vector not in USER_VECTOR_POLICIES:
             raise ValueError(f"augmenters.UR4Rec.user_vector must be one of {USER_VECTOR_POLICIES}, not {user_vector!r}")
+        if match_score not in MATCH_SCORES:
+            raise ValueError(f"augmenters.UR4Rec.match_score must be one of {MATCH_SCORES}, not {match_score!r}")
+        if match_score is not None and retriever is None:
+            raise ValueError("augmenters.UR4Rec.match_score needs a retriever (it is None: the 'w/o Retr' row)")
         if z_history < 0:
             raise ValueError(f"augmenters.UR4Rec.z_history must be >= 0, not {z_history}")
         vectors = source.vectors(data)
@@ -68,11 +81,17 @@ class UR4RecAugmenter(Augmenter):
         self.knowledge_proj = nn.Linear(vectors.dim, self.dim) if use_knowledge else None  # W_e
         self.match_head = nn.Linear(self.dim, 1) if self.retriever is not None else None  # PIM's Linear (eq. 8)
         self.drop = Dropout(dropout)
+        self.match_score = match_score
+        self.match_scale = nn.Parameter(torch.tensor(float(match_scale))) if match_score is not None else None
+        if match_score is not None and self.retriever.n_proxies == 0:
+            raise ValueError("augmenters.UR4Rec.match_score compares proxies with items; this retriever has K = 0")
         how = "w/o Retr" if self.retriever is None else (
             f"retriever {self.retriever.n_layers} layers, K={self.retriever.n_proxies}, path {path}, "
             f"{self.retriever.init_description}")
         if use_knowledge:
             how += ", query + candidate knowledge"
+        if match_score is not None:
+            how += f", + {match_score} match score"
         self.description = f"UR4Rec ({how}; Z = e_u ({user_vector}) + {z_history} history items) over {vectors.description}"
 
     def attach(self, backbone) -> None:
@@ -109,20 +128,44 @@ class UR4RecAugmenter(Augmenter):
         mask[empty, 0] = True
         return z, mask
 
-    # ---- joint training: e_aug per candidate ---------------------------------------------------
+    # ---- joint training: e_aug per candidate (and the optional match score) --------------------
     def forward(self, batch, items: torch.Tensor) -> torch.Tensor:
+        return self.augment(batch, items)[0]
+
+    def augment(self, batch, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         z, z_mask = self.z(batch)
         if self.retriever is None:  # w/o Retr
             pooled = masked_mean(z, z_mask).unsqueeze(1).expand(-1, batch.cand.shape[1], -1)  # [B, N, D]
-            return self.drop(self.direct(torch.cat([pooled, self.item_vectors[batch.cand]], dim=-1)))
+            return self.drop(self.direct(torch.cat([pooled, self.item_vectors[batch.cand]], dim=-1))), None
         h = self.query(batch.cand, items)  # [B, N, d]
+        sim = None
         if self.path == "match":
-            return self.drop(self._proxy_average(self.retriever.match(h, z, z_mask)))
-        proxies, own = self.retriever.joint(h, batch.cand_mask, z, z_mask)  # [B, K, d], [B, N, d]
+            out = self.retriever.match(h, z, z_mask)  # [B, N, K+1, d]
+            e_aug = self._proxy_average(out)
+            if self.match_score == "joint":
+                sim = self._match_sim(out)
+        else:
+            proxies, own = self.retriever.joint(h, batch.cand_mask, z, z_mask)  # [B, K, d], [B, N, d]
+            e_aug = self._joint_aggregate(proxies, own)
+            if self.match_score == "joint":
+                sim = max_cosine(proxies, own)
+        if self.match_score == "pretrained":
+            sim = max_cosine(self.retriever.preference(z, z_mask), self.retriever.items(h))
+        bias = None if self.match_score is None else self.match_scale * sim
+        return self.drop(e_aug), bias
+
+    def _joint_aggregate(self, proxies: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
         if self.aggregate == "item" or proxies.shape[1] == 0:
-            return self.drop(own)
+            return own
         k = proxies.shape[1]
-        return self.drop((proxies.sum(1, keepdim=True) + own) / (k + 1))  # mean over the K proxies and the item
+        return (proxies.sum(1, keepdim=True) + own) / (k + 1)  # mean over the K proxies and the item
+
+    @staticmethod
+    def _match_sim(out: torch.Tensor) -> torch.Tensor:
+        # out [B, M, K+1, d] -> [B, M]: the best proxy's cosine with the item's own position
+        k = out.shape[2] - 1
+        b, m, _, d = out.shape
+        return max_cosine(out[:, :, :k].reshape(b * m, k, d), out[:, :, k:].reshape(b * m, 1, d)).view(b, m)
 
     @staticmethod
     def _proxy_average(out: torch.Tensor) -> torch.Tensor:

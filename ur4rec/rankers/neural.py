@@ -47,17 +47,19 @@ from ur4rec.train.trainer import Supervised, Trainer, fingerprint, gin_bindings
 
 
 class Reranker(nn.Module):
-    """r = backbone(batch with e_aug = augmenter(batch)) — paper eq. 9 with the augmenter in front."""
+    """r = backbone(batch with e_aug = augmenter(batch)) (+ the augmenter's score bias, if it has one) — eq. 9."""
 
     def __init__(self, backbone: Backbone, augmenter: nn.Module | None):
         super().__init__()
         self.backbone, self.augmenter = backbone, augmenter
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        if self.augmenter is not None:
-            h = self.backbone.embed_items(batch.cand, batch.cand_attrs)  # [B, N, item_dim]
-            batch = batch.with_augment(self.augmenter(batch, h))  # [B, N, D_aug]
-        return self.backbone(batch)  # [B, N]
+        if self.augmenter is None:
+            return self.backbone(batch)  # [B, N]
+        h = self.backbone.embed_items(batch.cand, batch.cand_attrs)  # [B, N, item_dim]
+        e_aug, bias = self.augmenter.augment(batch, h)  # [B, N, D_aug], [B, N] or None
+        scores = self.backbone(batch.with_augment(e_aug))
+        return scores if bias is None else scores + bias.to(scores.dtype)
 
 
 def _check_factory(value, slot: str):

@@ -296,3 +296,12 @@ def test_a_match_score_without_a_retriever_or_proxies_is_refused(data):
     with pytest.raises(ValueError, match="K = 0"):
         UR4RecAugmenter(data, _Vectors(dim=12), partial(Retriever, layers=1, n_proxies=0, dim=16, heads=2),
                         match_score="joint")
+
+
+def test_a_knowledge_only_query_ignores_the_backbone_representation(data):
+    aug, batch, items = _built(data, candidate_knowledge=True, backbone_query=False)
+    assert aug.item_proj is None and "knowledge only" in aug.description
+    with torch.no_grad():
+        assert torch.equal(aug(batch, items), aug(batch, torch.randn_like(items)))
+    with pytest.raises(ValueError, match="candidate_knowledge=True"):
+        augmenter(data, backbone_query=False)

@@ -9,6 +9,8 @@
 ``candidate_knowledge=True`` (not in the paper, off by default) adds the candidate's own knowledge
 vector to its query, h'_i = W_h h_i + W_e e_i: the paper's query carries only the backbone's ID
 representation, so the candidate's LLM text, which is what +LLM feeds the backbone, never reaches it.
+``backbone_query=False`` (with candidate_knowledge) drops W_h h_i: the query is W_e e_i alone, so the
+retriever can only match knowledge with knowledge and cannot relearn the backbone's ID signal.
 
 ``match_score`` (not in the paper, off by default) adds a score term to the backbone's scores,
 r_i += s * sim(u, i), with s learned (starting at ``match_scale``, 1/tau of the default InfoNCE):
@@ -50,7 +52,7 @@ class UR4RecAugmenter(Augmenter):
 
     def __init__(self, data, source: KnowledgeSource, retriever=None, path: str = "joint", aggregate: str = "mean",
                  z_history: int = 10, user_vector: str = "prefix-safe", dropout: float = 0.1,
-                 candidate_knowledge: bool = False, match_score: str | None = None, match_scale: float = 10.0):
+                 candidate_knowledge: bool = False, backbone_query: bool = True, match_score: str | None = None, match_scale: float = 10.0):
         super().__init__()
         if path not in ("joint", "match"):
             raise ValueError(f"augmenters.UR4Rec.path must be 'joint' (mask c) or 'match' (mask b), not {path!r}")
@@ -62,6 +64,9 @@ class UR4RecAugmenter(Augmenter):
             raise ValueError(f"augmenters.UR4Rec.match_score must be one of {MATCH_SCORES}, not {match_score!r}")
         if match_score is not None and retriever is None:
             raise ValueError("augmenters.UR4Rec.match_score needs a retriever (it is None: the 'w/o Retr' row)")
+        if not backbone_query and not (candidate_knowledge and retriever is not None):
+            raise ValueError("augmenters.UR4Rec.backbone_query=False leaves the retriever no query: "
+                             "set candidate_knowledge=True (and keep a retriever)")
         if z_history < 0:
             raise ValueError(f"augmenters.UR4Rec.z_history must be >= 0, not {z_history}")
         vectors = source.vectors(data)
@@ -77,6 +82,7 @@ class UR4RecAugmenter(Augmenter):
         self.dim = self.retriever.dim if self.retriever is not None else vectors.dim
         self.direct = None if self.retriever is not None else nn.Linear(2 * vectors.dim, self.dim)
         self.item_proj = None  # W_h, sized by attach() once the backbone's item width is known
+        self.backbone_query = backbone_query
         use_knowledge = candidate_knowledge and self.retriever is not None
         self.knowledge_proj = nn.Linear(vectors.dim, self.dim) if use_knowledge else None  # W_e
         self.match_head = nn.Linear(self.dim, 1) if self.retriever is not None else None  # PIM's Linear (eq. 8)
@@ -89,17 +95,19 @@ class UR4RecAugmenter(Augmenter):
             f"retriever {self.retriever.n_layers} layers, K={self.retriever.n_proxies}, path {path}, "
             f"{self.retriever.init_description}")
         if use_knowledge:
-            how += ", query + candidate knowledge"
+            how += ", query + candidate knowledge" if backbone_query else ", query = candidate knowledge only"
         if match_score is not None:
             how += f", + {match_score} match score"
         self.description = f"UR4Rec ({how}; Z = e_u ({user_vector}) + {z_history} history items) over {vectors.description}"
 
     def attach(self, backbone) -> None:
-        if self.retriever is not None:
+        if self.retriever is not None and self.backbone_query:
             self.item_proj = nn.Linear(backbone.item_dim, self.dim)
 
     def query(self, ids: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """h'_i [..., d] for item ids [...] with backbone representations items [..., item_dim]."""
+        if self.item_proj is None:
+            return self.knowledge_proj(self.item_vectors[ids])
         h = self.item_proj(items)
         if self.knowledge_proj is not None:
             h = h + self.knowledge_proj(self.item_vectors[ids])

@@ -124,11 +124,18 @@ def match_score_rows(full: np.ndarray, bias: np.ndarray, labels: np.ndarray, sca
     spread_b = np.nanstd(backbone, axis=1).mean()
     spread_t = np.nanstd(np.where(finite, bias, np.nan), axis=1).mean()
     term = np.where(finite, bias, -np.inf)
-    return ["", f"match score term s * sim(u, i), learned s = {scale:.3f}", "",
-            "| per-list std: backbone | term | valid NDCG@10: both | term alone | backbone alone |",
-            "|---|---|---|---|---|",
-            f"| {spread_b:.3f} | {spread_t:.3f} | {nd(full):.4f} | {nd(term):.4f} | "
-            f"{nd(np.where(finite, backbone, -np.inf)):.4f} |"]
+    backbone = np.where(finite, backbone, -np.inf)
+    lines = ["", f"match score term s * sim(u, i), learned s = {scale:.3f}", "",
+             "| per-list std: backbone | term | valid NDCG@10: both | term alone | backbone alone |",
+             "|---|---|---|---|---|",
+             f"| {spread_b:.3f} | {spread_t:.3f} | {nd(full):.4f} | {nd(term):.4f} | {nd(backbone):.4f} |", "",
+             "the same backbone scores with c * s instead of s (what another scale would give, weights unchanged):", "",
+             "| c | " + " | ".join(str(c) for c in MULTIPLIERS) + " |", "|---|" + "---|" * len(MULTIPLIERS),
+             "| valid NDCG@10 | " + " | ".join(f"{nd(backbone + c * term):.4f}" for c in MULTIPLIERS) + " |"]
+    return lines
+
+
+MULTIPLIERS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 if __name__ == "__main__":

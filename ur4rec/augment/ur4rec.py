@@ -16,9 +16,10 @@ retriever can only match knowledge with knowledge and cannot relearn the backbon
 r_i += s * sim(u, i), with s learned (starting at ``match_scale``, 1/tau of the default InfoNCE):
 'pretrained' is sim() of L_CL exactly as pre-training trained it (eq. 6-7: max over proxies of the cosine
 between Retriever(P, Z) and Retriever(h'_i)), so the pre-trained match ranks the candidates from the first
-joint step; 'joint' is the same max-cosine between the joint pass's proxy outputs and item i's output (no
-extra pass; path b: item i's own pass). In the paper the preference reaches the score only through e_aug and the backbone, an
-indirect path that failed the oracle control (benchmarks/results/ur4rec_screen2_ml-100k_prm_seed0.md).
+joint step (it costs a preference pass and an item pass more); 'joint' is the same max-cosine between the
+joint pass's proxy outputs and item i's output (no extra pass; path b: item i's own pass). In the paper the
+preference reaches the score only through e_aug and the backbone, an indirect path that failed the oracle
+control; the term narrows that gap without closing it (benchmarks/results/ur4rec_match_ml-100k_prm_seed0.md).
 
 The same module serves pre-training: ``contrastive_scores`` (eq. 6-7, for InfoNCE) and
 ``matching_scores`` (eq. 8, for PIM). ``retriever = None`` is the "w/o Retr" row: e_aug_i =
@@ -52,7 +53,8 @@ class UR4RecAugmenter(Augmenter):
 
     def __init__(self, data, source: KnowledgeSource, retriever=None, path: str = "joint", aggregate: str = "mean",
                  z_history: int = 10, user_vector: str = "prefix-safe", dropout: float = 0.1,
-                 candidate_knowledge: bool = False, backbone_query: bool = True, match_score: str | None = None, match_scale: float = 10.0):
+                 candidate_knowledge: bool = False, backbone_query: bool = True, match_score: str | None = None,
+                 match_scale: float = 10.0):
         super().__init__()
         if path not in ("joint", "match"):
             raise ValueError(f"augmenters.UR4Rec.path must be 'joint' (mask c) or 'match' (mask b), not {path!r}")

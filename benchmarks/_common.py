@@ -25,6 +25,13 @@ def header(title: str) -> list[str]:
             f"- commit: {commit}", ""]
 
 
+def ndcg10(scores, labels):
+    """Per-sample NDCG@10 of score lists [S, N] (-inf for padding) against the positives' positions [S]."""
+    from ur4rec.evaluation.metrics import per_sample, pessimistic_rank
+
+    return per_sample(pessimistic_rank(scores, labels))["NDCG@10"]
+
+
 def write(lines: list[str], out: str | None) -> None:
     text = "\n".join(lines) + "\n"
     print(text)

@@ -5,7 +5,7 @@ initialised to 0). For a finished UR4Rec (or +LLM/KAR) run this loads its best c
 validation samples through it and reports ||W_aug e_aug|| / ||W_id e|| per candidate (median, mean,
 90th percentile), and the change in validation NDCG@10 when e_aug is zeroed: a share near 0 and no
 change mean the model ranks as its Base would and the augment path carries nothing. A UR4Rec run with
-a match score (``MATCH_SCORE``) also gets a second table: its learned scale, the per-list spread of the
+a match score (``augmenters.UR4Rec.match_score``) also gets a second table: its learned scale, the per-list spread of the
 backbone's scores and of the score term, and validation NDCG@10 of the term alone and without it.
 
 Usage: python benchmarks/augment_share.py gin/experiments/table2/ml-100k/prm/ur4rec.gin -b SEED=0 [--samples 2000] [--out FILE]
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import ROOT, header, write
+from _common import ROOT, header, ndcg10, write
 
 
 def augmented_ranker():
@@ -46,7 +46,6 @@ def main() -> None:
     from ur4rec.backbones.base import CandidateInput
     from ur4rec.config import load
     from ur4rec.data.pipeline import prepare_data
-    from ur4rec.evaluation.metrics import per_sample, pessimistic_rank
     from ur4rec.experiment import experiment_name
     from ur4rec.train.batches import BatchMaker
 
@@ -101,8 +100,8 @@ def main() -> None:
             w[:, dim:] = w_aug
     shares = np.concatenate(shares)
     labels = s.label[take]
-    nd_full = per_sample(pessimistic_rank(np.concatenate(full), labels))["NDCG@10"].mean()
-    nd_zero = per_sample(pessimistic_rank(np.concatenate(zeroed), labels))["NDCG@10"].mean()
+    nd_full = ndcg10(np.concatenate(full), labels).mean()
+    nd_zero = ndcg10(np.concatenate(zeroed), labels).mean()
     lines = header(f"Augment share of the candidate input: {' '.join(args.files)} {' '.join(args.binding)}") + [
         f"run: {folder}; {len(take):,} validation samples (seeded draw), {len(shares):,} candidates", "",
         "| ||W_aug e_aug|| / ||W_id e|| median | mean | 90th pct | valid NDCG@10 | with e_aug zeroed |",
@@ -114,17 +113,16 @@ def main() -> None:
 
 
 def match_score_rows(full: np.ndarray, bias: np.ndarray, labels: np.ndarray, scale: float) -> list[str]:
-    from ur4rec.evaluation.metrics import per_sample, pessimistic_rank
-
     def nd(scores):
-        return per_sample(pessimistic_rank(scores, labels))["NDCG@10"].mean()
+        return ndcg10(scores, labels).mean()
 
-    finite = np.isfinite(full)
-    backbone = np.where(finite, full - bias, np.nan)
-    spread_b = np.nanstd(backbone, axis=1).mean()
-    spread_t = np.nanstd(np.where(finite, bias, np.nan), axis=1).mean()
+    def spread(scores):  # mean over lists of the std over real candidates
+        return np.nanstd(np.where(finite, scores, np.nan), axis=1).mean()
+
+    finite = np.isfinite(full)  # padding candidates score -inf
+    backbone = np.where(finite, full - bias, -np.inf)
     term = np.where(finite, bias, -np.inf)
-    backbone = np.where(finite, backbone, -np.inf)
+    spread_b, spread_t = spread(backbone), spread(term)
     lines = ["", f"match score term s * sim(u, i), learned s = {scale:.3f}", "",
              "| per-list std: backbone | term | valid NDCG@10: both | term alone | backbone alone |",
              "|---|---|---|---|---|",

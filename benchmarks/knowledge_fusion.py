@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 
-from _common import header, p_text, write
+from _common import header, ndcg10 as ndcg, p_text, write
 
 WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
@@ -39,12 +39,6 @@ def load_base(ranker, data, seed: int) -> None:
     ranker.model.backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["backbone"])
     ranker.model.eval()
     ranker.make_batch = BatchMaker(data, ranker.history_len)
-
-
-def ndcg(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    from ur4rec.evaluation.metrics import per_sample, pessimistic_rank
-
-    return per_sample(pessimistic_rank(scores, labels))["NDCG@10"]
 
 
 def main() -> None:

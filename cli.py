@@ -200,7 +200,7 @@ def inspect_match(files: List[str] = FILES, binding: List[str] = BINDINGS,
 
 
 @app.command()
-def bench(table: str = typer.Argument(..., help="table2, table3, table5, table6, fig4, or speed"),
+def bench(table: str = typer.Argument(..., help="table2, table3, table5, table6, fig4, headline, or speed"),
           datasets: Optional[str] = typer.Option(None, "--datasets", "-d", help="comma list, e.g. ml-100k (default: all)"),
           backbones: Optional[str] = typer.Option(None, "--backbones", help="comma list, e.g. prm,sasrec (default: the table's)"),
           rows: Optional[str] = typer.Option(None, "--rows", help="comma list of row keys, e.g. base,kar (default: all)"),

@@ -328,3 +328,56 @@ def test_sigterm_to_the_bench_stops_its_runs(tmp_path):
             time.sleep(0.1)
         else:
             pytest.fail(f"run process {pid} outlived the bench")
+
+
+# ---- the headline table: spread over seeds, tests against +LLM and the control, how each run stopped ---------
+def write_finished_run(folder: Path, model: str, ndcg: np.ndarray, stopped_by: str, best_epoch: int, epochs: int):
+    """A run folder as `ur4rec run` leaves it, reduced to what the report reads."""
+    import json
+
+    for name in (model, "Popularity"):
+        (folder / name).mkdir(parents=True)
+    rows = [{"ranker": "Popularity"}, {"ranker": model, "p vs Popularity": 0.0}, {"ranker": "random floor"}]
+    payload = {"protocol": {"n_candidates": 100}, "dataset_stats": {"users": 3, "items": 4, "interactions": 5},
+               "splits": {"test": {"caption": "test split", "rows": rows}}, "commit": "abc", "command": "ur4rec run x"}
+    (folder / "metrics.json").write_text(json.dumps(payload))
+    for name, values in ((model, ndcg), ("Popularity", np.zeros_like(ndcg))):
+        np.savez(folder / name / "test_per_sample.npz", **{"NDCG@10": values, "MAP@10": values / 2})
+    (folder / model / "training.json").write_text(json.dumps(
+        {"stopped_by": stopped_by, "best_epoch": best_epoch, "epoch": epochs}))
+
+
+def test_headline_table_shows_spread_tests_against_llm_and_control_and_how_runs_stopped(tmp_path):
+    from ur4rec.bench import results
+    from ur4rec.evaluation.significance import paired_t_test
+
+    spec = get_table("headline")
+    assert [r.key for r in spec.rows] == ["base", "llm", "ur4rec", "continued"] and spec.versus == ("llm", "continued")
+    rng = np.random.default_rng(0)
+    shift = {"base": 0.0, "llm": 0.01, "ur4rec": 0.05, "continued": 0.02}
+    runs, values = [], {}
+    for row in spec.rows:
+        for seed in (0, 1, 2):
+            values[row.key, seed] = np.clip(rng.random(200) * 0.5 + shift[row.key] + 0.01 * seed, 0, 1)
+            run = Run("headline", "ml-100k", "prm", row.key, seed, Path("x.gin"), relative=Path(row.key) / f"seed{seed}")
+            stopped = "epoch cap" if (row.key, seed) == ("llm", 2) else "early stopping"
+            write_finished_run(tmp_path / run.relative, "PRM", values[row.key, seed], stopped, 3 + seed, 5 + seed)
+            runs.append(run)
+    cells = results.collect(spec, runs, tmp_path)
+    ur = cells[("ml-100k", "prm", "ur4rec")]
+    means = [values["ur4rec", s].mean() for s in (0, 1, 2)]
+    assert ur.sd("NDCG@10") == pytest.approx(np.std(means, ddof=1))
+    averaged = lambda key: np.mean([values[key, s] for s in (0, 1, 2)], axis=0)  # noqa: E731
+    assert ur.p_versus["llm"][0] == pytest.approx(paired_t_test(averaged("ur4rec"), averaged("llm")))
+    assert ur.p_versus["continued"][1] == pytest.approx(
+        paired_t_test(np.array(means), np.array([values["continued", s].mean() for s in (0, 1, 2)])))
+    assert "llm" not in cells[("ml-100k", "prm", "llm")].p_versus  # no row is tested against itself
+    md = render.markdown(spec, cells, [])
+    ur_line = next(line for line in md.splitlines() if "| UR4Rec |" in line)
+    assert f"{np.mean(means):.4f} ± {np.std(means, ddof=1):.4f}" in ur_line
+    assert "3 of 3 (best epoch 4/5, 5/6, 6/7)" in ur_line
+    assert "2 of 3" in next(line for line in md.splitlines() if "| +LLM |" in line)  # the epoch-capped seed shows
+    assert "p vs +LLM" in md and "p vs Base continued (control)" in md
+    one_seed = results.collect(spec, [r for r in runs if r.seed == 0], tmp_path)
+    assert one_seed[("ml-100k", "prm", "ur4rec")].sd("NDCG@10") is None  # one seed: no spread, no seed test
+    assert one_seed[("ml-100k", "prm", "ur4rec")].p_versus["llm"][1] is None

@@ -59,18 +59,29 @@ class Layout:
         """'0.403*' ours (with the mark), then ' / 0.271' the paper's when the paper has this dataset."""
         cell = self.cell(dataset, group, row)
         mean = cell.mean(metric) if cell is not None else None
-        ours = MISSING if mean is None else f"{mean:.3f}" + ("*" if metric in cell.marks else "")
+        ours = MISSING if mean is None else self._number(cell, metric, mean) + ("*" if metric in cell.marks else "")
         if not self.has_paper(dataset):
             return ours
         paper = self.paper(dataset, group, row, metric)
         return f"{ours} / {paper if paper is not None else MISSING}"
 
+    def plain(self, value: float) -> str:
+        return f"{value:.4f}" if self.spec.spread else f"{value:.3f}"
+
+    def _number(self, cell: CellGroup, metric: str, mean: float) -> str:
+        sd = cell.sd(metric) if self.spec.spread else None
+        return self.plain(mean) + ("" if sd is None else f" ± {sd:.4f}")
+
     def test_columns(self) -> list[str]:
+        """Columns after the metrics: p-values (and for tables that ask for it, how the runs stopped)."""
         cols = []
         if self.spec.base_row:
             cols.append(f"p vs {self.spec.row(self.spec.base_row).label}")
+        cols += [f"p vs {self.spec.row(key).label}" for key in self.spec.versus]
         if self.spec.method_row:
             cols.append("p vs best baseline")
+        if self.spec.convergence:
+            cols.append("early stopping")
         return cols
 
     def test_texts(self, dataset: str, group: str, row: str) -> list[str]:
@@ -78,10 +89,13 @@ class Layout:
         out = []
         if self.spec.base_row:
             out.append("" if cell is None else _pair(cell.p_base, cell.p_base_seeds))
+        out += ["" if cell is None else _pair(*cell.p_versus.get(key, (None, None))) for key in self.spec.versus]
         if self.spec.method_row:
             best = "" if cell is None or cell.best_row is None else \
                 f"{_pair(cell.p_best, cell.p_best_seeds)} ({self.spec.row(cell.best_row).label})"
             out.append(best)
+        if self.spec.convergence:
+            out.append("" if cell is None or not cell.results else _stopping(cell))
         return out
 
     # ---- the reference lines under every dataset ---------------------------------------------
@@ -95,6 +109,13 @@ class Layout:
         return {"baseline": first.baseline, "baseline_values": first.baseline_values,
                 "floor": random_floor(n_candidates), "stats": first.payload.get("dataset_stats", {}),
                 "caption": first.payload["splits"]["test"]["caption"], "seeds": sorted({r.run.seed for r in found})}
+
+
+def _stopping(cell: CellGroup) -> str:
+    """'3 of 3 (best epoch 14/16, 12/14, 15/17)': runs ended by early stopping, and where each one's best was."""
+    epochs = ", ".join(f"{r.training['best_epoch'] + 1}/{r.training['epoch']}" if "best_epoch" in r.training else "?"
+                       for r in cell.results)
+    return f"{sum(cell.early_stopped())} of {len(cell.results)} (best epoch {epochs})"
 
 
 def _pair(p_samples: float | None, p_seeds: float | None) -> str:
@@ -149,7 +170,7 @@ def _md_columns(layout: Layout, dataset: str) -> list[str]:
     ref = layout.references(dataset)
     if ref:
         for name, values in _reference_values(ref):
-            cells = [f"{values[m]:.3f}" if values is not None else "" for _, m in metric_cols]
+            cells = [layout.plain(values[m]) if values is not None else "" for _, m in metric_cols]
             lines.append("| " + " | ".join([name, *cells, *[""] * len(tests)]) + " |")
     return lines
 
@@ -159,7 +180,7 @@ def _md_reference_rows(layout: Layout, dataset: str, group_column: bool, metrics
     lines = []
     for name, values in _reference_values(ref) if ref else []:
         pad = [""] if group_column else []
-        cells = [f"{values[m]:.3f}" for m in metrics]
+        cells = [layout.plain(values[m]) for m in metrics]
         lines.append("| " + " | ".join(pad + [name, *cells] + [""] * len(layout.test_columns())) + " |")
     return lines
 
@@ -189,14 +210,19 @@ def _notes(layout: Layout, dataset: str) -> list[str]:
 
 def _legend(layout: Layout) -> list[str]:
     spec = layout.spec
-    text = ["Cells: ours (mean over the seeds run)" + (" / the paper's number" if spec.paper_table else "")
-            + f"; {MISSING} = not run (or not in the paper)."]
+    text = ["Cells: ours (mean over the seeds run" + (" ± standard deviation of the per-seed means, ddof 1"
+                                                         if spec.spread else "") + ")"
+            + (" / the paper's number" if spec.paper_table else "") + f"; {MISSING} = not run (or not in the paper)."]
     if spec.method_row:
         text.append(f"`*` after our number: {spec.row(spec.method_row).label} beats every other row of the same "
                     "backbone on that metric, paired t-test over samples p < 0.05 (the paper's `*` is kept on its numbers).")
     if layout.test_columns():
         text.append(f"p-values: paired t-test on {spec.key_metric}, over samples (per-sample values averaged over "
                     "common seeds), then over seeds when there are two or more; `*` marks p < 0.05.")
+    if spec.convergence:
+        text.append("early stopping: how many of the row's runs early stopping ended (not the epoch cap), and per "
+                    "seed the best validation epoch of the last training phase / epochs trained (UR4Rec's joint "
+                    "phase, the control's continuation).")
     if spec.plot:
         text.append("The paper gives Figure 4 only as a plot; no paper numbers to compare.")
     return ["", *(f"- {t}" for t in text)]
@@ -204,7 +230,8 @@ def _legend(layout: Layout) -> list[str]:
 
 # ---- CSV ----------------------------------------------------------------------------------------------
 CSV_FIELDS = ("table", "dataset", "group", "row", "label", "metric", "ours", "paper", "mark", "seeds",
-              "p_vs_base", "p_vs_base_seeds", "p_vs_best", "p_vs_best_seeds", "best_row", "runs")
+              "p_vs_base", "p_vs_base_seeds", "p_vs_best", "p_vs_best_seeds", "best_row", "runs", "sd",
+              "p_vs_others", "early_stopped")
 
 
 def csv_text(spec: TableSpec, cells: dict[tuple, CellGroup]) -> str:
@@ -223,7 +250,9 @@ def csv_text(spec: TableSpec, cells: dict[tuple, CellGroup]) -> str:
                 "seeds": " ".join(map(str, cell.seeds)), "p_vs_base": _num(cell.p_base),
                 "p_vs_base_seeds": _num(cell.p_base_seeds), "p_vs_best": _num(cell.p_best),
                 "p_vs_best_seeds": _num(cell.p_best_seeds), "best_row": cell.best_row or "",
-                "runs": " ".join(str(r.run.relative) for r in cell.results)})
+                "runs": " ".join(str(r.run.relative) for r in cell.results), "sd": _num(cell.sd(metric)),
+                "p_vs_others": " ".join(f"{k}={_num(a)}/{_num(b)}" for k, (a, b) in cell.p_versus.items()),
+                "early_stopped": f"{sum(cell.early_stopped())}/{len(cell.results)}"})
     return buf.getvalue()
 
 

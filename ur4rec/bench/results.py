@@ -31,6 +31,7 @@ class RunResult:
     baseline: str
     baseline_values: dict[str, np.ndarray] | None
     payload: dict
+    training: dict = field(default_factory=dict)  # the model's training.json (stopped_by, epoch, best_epoch)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class CellGroup:
     p_base_seeds: float | None = None  # key metric, over seeds
     p_best: float | None = None  # method row only: against the best other row
     p_best_seeds: float | None = None
+    p_versus: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)  # row -> (samples, seeds)
     best_row: str | None = None
     marks: set[str] = field(default_factory=set)  # metrics where the method row beats every other row significantly
 
@@ -56,6 +58,16 @@ class CellGroup:
         if not self.results:
             return None
         return float(np.mean([r.values[metric].mean() for r in self.results]))
+
+    def sd(self, metric: str) -> float | None:
+        """Standard deviation (ddof 1) of the per-seed means; None below two seeds."""
+        if len(self.results) < 2:
+            return None
+        return float(np.std([r.values[metric].mean() for r in self.results], ddof=1))
+
+    def early_stopped(self) -> list[bool]:
+        """Per run: did early stopping end its (last) training phase? Runs without training count as False."""
+        return [r.training.get("stopped_by") == "early stopping" for r in self.results]
 
 
 def load_run(run: Run, runs_dir: Path | None = None) -> RunResult | None:
@@ -71,7 +83,14 @@ def load_run(run: Run, runs_dir: Path | None = None) -> RunResult | None:
         return None
     values = _per_sample(folder / models[-1])
     base_values = _per_sample(folder / baseline) if baseline else None
-    return RunResult(run, models[-1], values, baseline or "", base_values, payload)
+    return RunResult(run, models[-1], values, baseline or "", base_values, payload, _training(folder / models[-1]))
+
+
+def _training(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "training.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _baseline(payload: dict, rows: list[str]) -> str | None:
@@ -106,6 +125,11 @@ def _test(spec: TableSpec, rows: dict[str, CellGroup]) -> None:
     for key, cell in rows.items():
         if base is not None and cell is not base:
             cell.p_base, cell.p_base_seeds = compare(cell, base, metric)
+    for other_key in spec.versus:
+        other = rows.get(other_key)
+        for cell in rows.values():
+            if other is not None and cell is not other:
+                cell.p_versus[other_key] = compare(cell, other, metric)
     method = rows.get(spec.method_row) if spec.method_row else None
     if method is None or not method.results:
         return

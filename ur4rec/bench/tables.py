@@ -32,6 +32,9 @@ class TableSpec:
     groups_as_columns: bool = False  # Table 3: backbones side by side, variants down
     paper_table: str | None = None  # key of the paper's numbers (None: the paper only has a figure)
     plot: bool = False  # Figure 4: also draw the key metric against the row order
+    versus: tuple[str, ...] = ()  # more rows every other row is tested against, beside base_row
+    spread: bool = False  # cells show mean ± standard deviation over seeds (4 decimals)
+    convergence: bool = False  # a column saying how many of the row's runs early stopping ended
 
     def row(self, key: str) -> Row:
         for r in self.rows:
@@ -82,6 +85,14 @@ TABLE5_ROWS = (
     Row("ur4rec", "UR4Rec (SASRec)", "table2/{dataset}/sasrec/ur4rec", "UR4Rec"),
 )
 
+# Issue 8's question as one table: does UR4Rec beat Base and +LLM over seeds, and beat more training alone?
+HEADLINE_ROWS = (
+    Row("base", "Base", "table2/{dataset}/{group}/base"),
+    Row("llm", "+LLM", "table2/{dataset}/{group}/llm"),
+    Row("ur4rec", "UR4Rec", "table2/{dataset}/{group}/ur4rec"),
+    Row("continued", "Base continued (control)", "controls/{dataset}/{group}/base-continued"),
+)
+
 FIG4_ROWS = tuple(Row(f"k{k}", f"K={k}", f"fig4/{{dataset}}/{{group}}/k{k}") for k in (2, 4, 8, 16, 32))
 
 TABLES = {
@@ -97,6 +108,9 @@ TABLES = {
     "table5": TableSpec("table5", "Table 5: against state-of-the-art recommenders (MAP and NDCG@1,10)", TABLE5_ROWS,
                         ("",), ("MAP@1", "MAP@10", "NDCG@1", "NDCG@10"), base_row="sasrec", method_row="ur4rec",
                         paper_table="table5"),
+    "headline": TableSpec("headline", "UR4Rec against Base, +LLM and more training, over seeds (MAP@10, NDCG@10)",
+                          HEADLINE_ROWS, ("prm", "gru4rec"), ("MAP@10", "NDCG@10"), base_row="base",
+                          versus=("llm", "continued"), spread=True, convergence=True),
     "fig4": TableSpec("fig4", "Figure 4: NDCG@10 of UR4Rec against the number of proxies K", FIG4_ROWS,
                       ("prm", "gru4rec"), ("NDCG@10",), groups_as_columns=True, plot=True),
 }

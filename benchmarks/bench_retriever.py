@@ -11,6 +11,8 @@
    "joint/trainers.Supervised.precision='bfloat16'" -b "pretrainers.Retriever.precision='bfloat16'"`).
 5. The retriever's dropout (``ur4rec.modules.dropout.Dropout``) against ``nn.Dropout`` on its activations, and
    validation scoring in batches of ``rankers.Neural.eval_batch_size`` against one batch of 256 lists.
+6. The optional match-score term (``augmenters.UR4Rec.match_score``, not in the paper): the training step with it
+   against the step without.
 
 Knowledge vectors are seeded random vectors of the encoder's width (the cost does not depend on
 their content), so this runs without generated LLM texts. The retriever copies the real MiniLM.
@@ -32,12 +34,12 @@ from ur4rec.modules.dropout import Dropout  # noqa: E402
 from ur4rec.train.batches import BatchMaker, TrainingRows  # noqa: E402
 
 
-def ur4rec_ranker(backbone: str, layers: int, proxies: int):
+def ur4rec_ranker(backbone: str, layers: int, proxies: int, extra: tuple[str, ...] = ()):
     import gin
 
     load([f"experiments/table2/ml-100k/{backbone}/ur4rec.gin"],
          ["augmenters.UR4Rec.source = @knowledge.Random()", "knowledge.Random.dim = 384",
-          f"RETRIEVER_LAYERS = {layers}", f"N_PROXIES = {proxies}"])
+          f"RETRIEVER_LAYERS = {layers}", f"N_PROXIES = {proxies}", *extra])
     return gin.get_configurable("rankers.Neural")(), gin.query_parameter("%TRAIN_SAMPLES_PER_EPOCH")
 
 
@@ -173,6 +175,7 @@ def main() -> None:
               "FLOPs are counted analytically (projections, attention, FFN; backward = 2x forward).",
               f"Threads: torch {torch.get_num_threads()}."]
     lines += dropout_rows(retr, h, args.steps)
+    lines += match_rows(args, data, batch, bs / sec_u)
     lines += [f"| validation scoring, {name}: batches of {ebs} vs one batch of {EVAL_SAMPLES} | "
               f"{EVAL_SAMPLES / small:.0f} samples/s | {EVAL_SAMPLES / one:.0f} samples/s | {one / small:.2f}x |"
               for name, small, one in (("UR4Rec fp32", ev_u, big[0]), ("UR4Rec bf16", ev_u16, big[1]),
@@ -180,6 +183,21 @@ def main() -> None:
     lines += ["", "The Base backbones keep `nn.Dropout` (the UR4Rec runs' backbone too), so the Base side of every "
                   "comparison above is the Base model as it trains in the table rows."]
     write(lines, args.out)
+
+
+def match_rows(args, data, batch, plain_rate: float) -> list[str]:
+    """Item 6's match-score term (not in the paper): a UR4Rec training step with it against the step without.
+    'pretrained' adds a preference pass and an item pass per step; 'joint' reuses the joint pass's outputs."""
+    lines = []
+    for form in ("pretrained", "joint"):
+        ranker, _ = ur4rec_ranker(args.backbone, args.layers, args.proxies, (f"augmenters.UR4Rec.match_score = '{form}'",))
+        torch.manual_seed(0)
+        model = ranker.build(data).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        rate = batch.cand.shape[0] / timed(train_step(model, ranker.loss, batch, opt), args.steps)
+        lines.append(f"| UR4Rec training step (fp32): match_score='{form}' vs none | {rate:.0f} samples/s | "
+                     f"{plain_rate:.0f} samples/s | {plain_rate / rate:.2f}x the time |")
+    return lines
 
 
 def dropout_rows(retr, h, steps: int) -> list[str]:

@@ -30,6 +30,10 @@ class MultiHeadAttention(nn.Module):
     def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         # query [B, Tq, d], keys [B, Tk, d_k], mask [B, Tq, Tk] or [B, 1, Tk] (True = attend) -> [B, Tq, d]
         query, keys = _autocast_once(query, keys)
+        if keys.shape[1] == 1 and not (self.training and self.dropout):
+            # one key: its softmax weight is 1 whatever the scores, so the output is W_o W_v k for every query
+            # (bit-for-bit what the full form gives). The retriever's item pass (eq. 7) is this case for every item.
+            return self.out(self.v(keys)).expand(-1, query.shape[1], -1)
         q, k, v = self._split(self.q(query)), self._split(self.k(keys)), self._split(self.v(keys))
         attn_mask = None if mask is None else mask.unsqueeze(1)  # broadcast over heads
         dropout = self.dropout if self.training else 0.0

@@ -164,3 +164,78 @@ def test_bf16_autocast_follows_the_weights_device(monkeypatch, cuda_present):
         assert layer(torch.randn(2, 4)).dtype == torch.bfloat16
     with Supervised(precision="float32").autocast(layer):
         assert layer(torch.randn(2, 4)).dtype == torch.float32
+
+
+# ---- the stopping rule is not part of the resume key: a longer patience or cap continues a finished run ----------
+class ScriptedValidation:
+    """Validation NDCG@10 taken from a list, one value per epoch: early stopping on a known curve."""
+
+    def __init__(self, monkeypatch, scores):
+        self.scores, self.calls = list(scores), 0
+        monkeypatch.setattr(harness, "evaluate", self)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        value = self.scores.pop(0)
+        return type("Means", (), {"means": lambda _: {"NDCG@10": value, "MAP@10": value}})()
+
+
+def stopping(epochs, patience):
+    trainer = Supervised(epochs=epochs, batch_size=16, lr=1e-2, patience=patience, samples_per_epoch=48)
+    return Neural(partial(BACKBONES.get("PRM"), **TINY["PRM"]), trainer=trainer, history_len=5, name="PRM")
+
+
+def summary(folder):
+    import json
+
+    return json.loads((folder / "training.json").read_text())
+
+
+def test_a_longer_patience_continues_an_early_stopped_run_to_the_weights_of_a_straight_run(data, tmp_path, monkeypatch):
+    curve = [0.5, 0.4, 0.6, 0.3, 0.2]  # patience 1 stops after epoch 2; patience 2 after epoch 5, best epoch 3
+    ScriptedValidation(monkeypatch, curve)
+    straight = stopping(epochs=10, patience=2)
+    straight.fit(data, tmp_path / "straight", seed=0, console=QUIET)
+    assert summary(tmp_path / "straight")["epoch"] == 5
+
+    ScriptedValidation(monkeypatch, curve[:2])
+    stopping(epochs=10, patience=1).fit(data, tmp_path / "run", seed=0, console=QUIET)
+    assert summary(tmp_path / "run")["epoch"] == 2 and summary(tmp_path / "run")["stopped_by"] == "early stopping"
+    rest = ScriptedValidation(monkeypatch, curve[2:])
+    extended = stopping(epochs=10, patience=2)
+    extended.fit(data, tmp_path / "run", seed=0, console=QUIET)
+    assert rest.calls == 3  # epochs 3-5 only: the first two were reused
+    done = summary(tmp_path / "run")
+    assert (done["epoch"], done["best_epoch"], done["stopped_by"]) == (5, 2, "early stopping")
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, extended.model.state_dict()[key]), key
+
+
+def test_a_rule_that_would_have_stopped_sooner_retrains(data, tmp_path, monkeypatch):
+    ScriptedValidation(monkeypatch, [0.1, 0.2, 0.3])
+    stopping(epochs=3, patience=5).fit(data, tmp_path / "run", seed=0, console=QUIET)
+    again = ScriptedValidation(monkeypatch, [0.1, 0.2])
+    shorter = stopping(epochs=2, patience=5)
+    shorter.fit(data, tmp_path / "run", seed=0, console=QUIET)  # a cap of 2 cannot reuse 3 epochs
+    assert again.calls == 2 and summary(tmp_path / "run")["epoch"] == 2
+    ScriptedValidation(monkeypatch, [0.1, 0.2])
+    straight = stopping(epochs=2, patience=5)
+    straight.fit(data, tmp_path / "straight", seed=0, console=QUIET)
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, shorter.model.state_dict()[key]), key
+
+
+def test_checkpoints_keyed_with_the_stopping_rule_still_resume(data, tmp_path, monkeypatch):
+    import gin
+
+    ScriptedValidation(monkeypatch, [0.1, 0.2])
+    first = stopping(epochs=2, patience=5)
+    first.fit(data, tmp_path / "run", seed=0, console=QUIET)
+    legacy = first.trainer.model_fingerprint(first.model, first.loss, data, 0, {"config": gin.config_str(), "vectors": ""})
+    for name in ("last.pt", "best.pt"):  # as a run written before the rule left the resume key
+        saved = torch.load(tmp_path / "run" / name, weights_only=True)
+        assert saved["fingerprint"] != legacy
+        torch.save({**saved, "fingerprint": legacy}, tmp_path / "run" / name)
+    again = ScriptedValidation(monkeypatch, [])
+    stopping(epochs=2, patience=5).fit(data, tmp_path / "run", seed=0, console=QUIET)
+    assert again.calls == 0  # finished: nothing retrained

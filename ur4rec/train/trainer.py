@@ -15,12 +15,20 @@ started again with the same command continues from the last finished epoch and e
 weights as an uninterrupted run. A checkpoint whose fingerprint differs from the current phase's is
 ignored and the phase starts afresh: a changed config, knowledge vector or pre-trained retriever
 never resumes from (or reports) another configuration's weights.
+
+The stopping rule (``epochs``, ``patience``) decides how long a supervised phase runs, not what any
+epoch does, so it is left out of that phase's resume fingerprint: raising the patience or the epoch
+cap continues a finished run from its last epoch (the same weights as a run that had the new rule
+from the start) instead of training it again. The saved history is replayed under the new rule
+first; if that rule would have stopped the run sooner, the phase starts afresh. (The Base
+checkpoint's key keeps the rule: a Base stopped elsewhere is another set of weights.)
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +45,11 @@ from ur4rec.train.batches import BatchMaker, TrainingRows
 
 
 LOG_EVERY_S = 30.0  # in a log file (no live bar), one progress line per this many seconds of an epoch
+
+
+STOPPING_RULE = ("epochs", "patience")  # how long a phase runs; not part of its resume fingerprint
+# the operative-config lines that bind a supervised trainer's stopping rule, e.g. "joint/Supervised.patience = %PATIENCE"
+STOPPING_LINE = re.compile(r"^(?:[\w.]+/)?(?:[\w.]+\.)?Supervised\.(?:epochs|patience) = (?:%(\w+))?")
 
 
 def fingerprint(parts: dict) -> str:
@@ -95,6 +108,8 @@ class Phase:
     monitor: str
     fingerprint: str
     report: tuple = ()  # validation metrics written to the log and history
+    also_resumes: tuple = ()  # older fingerprints of the same phase whose checkpoints are reused as well
+    replay: bool = False  # on resume, re-derive the early-stopping state from the history under this rule
 
 
 @dataclass
@@ -155,6 +170,10 @@ class EpochTrainer(Trainer):
         if not p["lr_by_prefix"]:  # unset: the same fingerprints (and Base keys) as before the option existed
             del p["lr_by_prefix"]
         return p
+
+    def trajectory_params(self) -> dict:
+        """``params()`` without the stopping rule: what each epoch does."""
+        return {k: v for k, v in self.params().items() if k not in STOPPING_RULE}
 
     def param_groups(self, phase: "Phase") -> list:
         """AdamW parameter groups: ``lr_by_prefix`` maps the start of a parameter name, or of any module path
@@ -267,12 +286,18 @@ class EpochTrainer(Trainer):
         saved = self._load(run_dir, "last.pt")
         if saved is None:
             return State()
-        if saved["fingerprint"] != phase.fingerprint:
+        if saved["fingerprint"] not in (phase.fingerprint, *phase.also_resumes):
             console.log(f"[yellow]{run_dir / 'last.pt'} belongs to another configuration; {phase.name} starts from scratch[/yellow]")
             return State()
+        state = State(**saved["state"])
+        if phase.replay:
+            state = replay(state.history, f"valid {phase.monitor}", self.patience, self.epochs)
+            if state is None:
+                console.log(f"[yellow]{run_dir / 'last.pt'}: epochs={self.epochs}, patience={self.patience} would have "
+                            f"stopped this run sooner; {phase.name} starts from scratch[/yellow]")
+                return State()
         phase.module.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        state = State(**saved["state"])
         console.log(f"resuming {phase.name} from {run_dir / 'last.pt'}: {state.epoch} epoch(s) done"
                     + (", finished" if state.done else ""))
         return state
@@ -280,9 +305,39 @@ class EpochTrainer(Trainer):
     def _restore_best(self, phase: Phase, run_dir, best_weights) -> None:
         if best_weights is None:
             saved = self._load(run_dir, "best.pt")
-            best_weights = saved["model"] if saved and saved["fingerprint"] == phase.fingerprint else None
+            best_weights = saved["model"] if saved and saved["fingerprint"] in (phase.fingerprint, *phase.also_resumes) \
+                else None
         if best_weights is not None:
             phase.module.load_state_dict(best_weights)
+
+
+def replay(history: list, key: str, patience: int, epochs: int) -> State | None:
+    """The early-stopping state these epochs give under (patience, epochs), the same rule as ``run``; None when
+    the rule would have stopped before the last of them, or an epoch lacks the monitored ``key``."""
+    state = State()
+    for entry in history:
+        if state.done or key not in entry:
+            return None
+        score = entry[key]
+        if score > state.best_score:
+            state.best_score, state.best_epoch, state.bad_epochs = score, state.epoch, 0
+        else:
+            state.bad_epochs += 1
+        state.epoch += 1
+        state.done = state.bad_epochs >= patience or state.epoch >= epochs
+    state.history = list(history)
+    return state
+
+
+def without_stopping_rule(config: str) -> str:
+    """The operative gin config without the lines that bind a supervised trainer's epochs or patience, and without
+    the macros only those lines use."""
+    lines = config.splitlines()
+    dropped = [m for m in (STOPPING_LINE.match(line) for line in lines) if m]
+    kept = [line for line in lines if not STOPPING_LINE.match(line)]
+    rest = "\n".join(kept)
+    only_theirs = {m.group(1) for m in dropped if m.group(1) and f"%{m.group(1)}" not in rest}
+    return "\n".join(line for line in kept if line.split(" = ", 1)[0] not in only_theirs)
 
 
 @TRAINERS.register("Supervised")
@@ -302,6 +357,15 @@ class Supervised(EpochTrainer):
         return fingerprint({"model": str(model), "loss": [type(loss).__name__, vars(loss)], "data": data.key,
                             "trainer": self.params(), "seed": seed, **(extra or {})})
 
+    def trajectory_fingerprint(self, model, loss, data, seed, extra: dict | None = None) -> str:
+        """``model_fingerprint`` without the stopping rule, in the trainer and in ``extra['config']``: the resume
+        key of a run whose epochs are the same whatever its patience and epoch cap."""
+        extra = dict(extra or {})
+        if "config" in extra:
+            extra["config"] = without_stopping_rule(extra["config"])
+        return fingerprint({"model": str(model), "loss": [type(loss).__name__, vars(loss)], "data": data.key,
+                            "trainer": self.trajectory_params(), "seed": seed, **extra})
+
     def fit(self, model, loss, data, make_batch, validate, run_dir, seed, console, inputs=None) -> dict:
         training = TrainingRows(data)
         n_cand = self.n_candidates or data.n_candidates
@@ -312,6 +376,8 @@ class Supervised(EpochTrainer):
 
         phase = Phase("train", model, list(model.parameters()),
                       lambda epoch: training.epoch(seed, epoch, n_cand, self.samples_per_epoch),
-                      batch_loss, validate, self.monitor, self.model_fingerprint(model, loss, data, seed, inputs),
-                      report=("NDCG@10", "MAP@10"))
+                      batch_loss, validate, self.monitor, self.trajectory_fingerprint(model, loss, data, seed, inputs),
+                      report=("NDCG@10", "MAP@10"), replay=True,
+                      # checkpoints written before the stopping rule left the resume key (same config, same rule)
+                      also_resumes=(self.model_fingerprint(model, loss, data, seed, inputs),))
         return self.run(phase, run_dir, seed, console)

@@ -344,7 +344,7 @@ def write_finished_run(folder: Path, model: str, ndcg: np.ndarray, stopped_by: s
     for name, values in ((model, ndcg), ("Popularity", np.zeros_like(ndcg))):
         np.savez(folder / name / "test_per_sample.npz", **{"NDCG@10": values, "MAP@10": values / 2})
     (folder / model / "training.json").write_text(json.dumps(
-        {"stopped_by": stopped_by, "best_epoch": best_epoch, "epoch": epochs}))
+        {"stopped_by": stopped_by, "best_epoch": best_epoch, "epoch": epochs, "best_score": 0.1 * best_epoch}))
 
 
 def test_headline_table_shows_spread_tests_against_llm_and_control_and_how_runs_stopped(tmp_path):
@@ -376,8 +376,22 @@ def test_headline_table_shows_spread_tests_against_llm_and_control_and_how_runs_
     ur_line = next(line for line in md.splitlines() if "| UR4Rec |" in line)
     assert f"{np.mean(means):.4f} ± {np.std(means, ddof=1):.4f}" in ur_line
     assert "3 of 3 (best epoch 4/5, 5/6, 6/7)" in ur_line
+    assert f"| {0.4:.4f} ± {0.1:.4f} |" in ur_line  # validation best scores 0.3, 0.4, 0.5
     assert "2 of 3" in next(line for line in md.splitlines() if "| +LLM |" in line)  # the epoch-capped seed shows
     assert "p vs +LLM" in md and "p vs Base continued (control)" in md
     one_seed = results.collect(spec, [r for r in runs if r.seed == 0], tmp_path)
     assert one_seed[("ml-100k", "prm", "ur4rec")].sd("NDCG@10") is None  # one seed: no spread, no seed test
     assert one_seed[("ml-100k", "prm", "ur4rec")].p_versus["llm"][1] is None
+
+
+def test_report_leaves_out_a_run_whose_results_are_from_another_config(experiments, tmp_path):
+    assert commands.bench_table("table2", QUIET, "ur4rec bench table2", datasets="tiny", backbones="dlcm",
+                                out=str(tmp_path / "bench-out"), experiments=str(experiments)) == 0
+    kar = experiments / "table2" / "tiny" / "dlcm" / "kar.gin"
+    kar.write_text(kar.read_text() + "rankers.Popularity.name = 'Pop2'\n")  # its finished run is now stale
+    out = tmp_path / "report-out"
+    assert commands.report("runs", QUIET, "ur4rec report runs", tables=["table2"], datasets="tiny", out=str(out),
+                           experiments=str(experiments)) == 0
+    md = (out / "table2_tiny.md").read_text()
+    assert "| KAR | — | — | — | — |" in md  # not the old config's numbers
+    assert "| DLCM | Base | 0." in md

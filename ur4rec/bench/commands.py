@@ -40,8 +40,9 @@ def bench_table(table: str, console: Console, command_line: str, datasets: str |
     for run in outcome.unrunnable:
         console.log(f"[yellow]not run: {runner.describe(run)}: {run.status()}{': ' + run.error if run.error else ''}[/yellow]")
     runs_dir = next((r.runs_dir for r in runs if r.runs_dir is not None), Path("runs"))
+    stale = [r for r in runs if r.relative is not None and r.status() == "changed"]  # a rerun that failed
     write_table(spec, runs, None, Path(out) if out else runs_dir / "reports",
-                stem(spec.name, datasets, limit_users), command_line, console)
+                stem(spec.name, datasets, limit_users), command_line, console, exclude=stale)
     return 1 if outcome.failed else 0
 
 
@@ -63,13 +64,18 @@ def report(runs_dir: str, console: Console, command_line: str, tables: list[str]
                 continue
         runs = plan(spec, split_list(datasets), chosen, None, seed_list, limit_users,
                     Path(experiments) if experiments else None)
-        finished = {(r.dataset, r.group) for r in runs if r.relative is not None and results.load_run(r, root) is not None}
+        stale = [r for r in runs if r.relative is not None and r.status_in(root / r.relative) == "changed"]
+        for run in stale:
+            console.log(f"[yellow]{spec.name}: left out {root / run.relative}: its metrics.json is from another config "
+                        "of that gin file (`ur4rec bench` reruns it)[/yellow]")
+        finished = {(r.dataset, r.group) for r in runs if r.relative is not None and all(r is not x for x in stale)
+                    and results.load_run(r, root) is not None}
         if not finished:
             console.log(f"{spec.name}: no finished runs under {root}")
             continue
         runs = [r for r in runs if (r.dataset, r.group) in finished]  # backbones never run are left out
         write_table(spec, runs, root, Path(out) if out else root / "reports",
-                    stem(spec.name, datasets, limit_users), command_line, console)
+                    stem(spec.name, datasets, limit_users), command_line, console, exclude=stale)
         written += 1
     return 0 if written else 1
 
@@ -108,9 +114,10 @@ def stem(table: str, datasets: str | None, limit_users: int | None) -> str:
 
 
 def write_table(spec, runs: list[Run], runs_dir: Path | None, out_dir: Path, name: str, command_line: str,
-                console: Console) -> list[Path]:
-    """Collect the runs' results, print the table, write Markdown + CSV (+ PNG for a plot)."""
-    cells = results.collect(spec, runs, runs_dir)
+                console: Console, exclude: list[Run] = ()) -> list[Path]:
+    """Collect the runs' results (``exclude``: planned, shown as missing), print the table, write Markdown + CSV
+    (+ PNG for a plot)."""
+    cells = results.collect(spec, runs, runs_dir, exclude)
     for table in render.rich_tables(spec, cells):
         console.print(table)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -64,7 +64,10 @@ class Run:
             return "no gin file"
         if self.error:
             return "config error"
-        folder = self.run_dir
+        return self.status_in(self.run_dir)
+
+    def status_in(self, folder: Path) -> str:
+        """``status`` of the run's results in ``folder`` (its own run folder, or the copy under another runs dir)."""
         if not (folder / "metrics.json").is_file():
             return "todo"
         stamped = read_record(folder).get("config") or _metrics_config(folder)

@@ -12,6 +12,7 @@ import os
 import platform
 from pathlib import Path
 
+import numpy as np
 from rich.table import Table
 
 from ur4rec.bench.results import CellGroup
@@ -81,7 +82,7 @@ class Layout:
         if self.spec.method_row:
             cols.append("p vs best baseline")
         if self.spec.convergence:
-            cols.append("early stopping")
+            cols += [f"valid {short(self.spec.key_metric)}", "early stopping"]
         return cols
 
     def test_texts(self, dataset: str, group: str, row: str) -> list[str]:
@@ -95,7 +96,7 @@ class Layout:
                 f"{_pair(cell.p_best, cell.p_best_seeds)} ({self.spec.row(cell.best_row).label})"
             out.append(best)
         if self.spec.convergence:
-            out.append("" if cell is None or not cell.results else _stopping(cell))
+            out += ["", ""] if cell is None or not cell.results else [_valid(cell), _stopping(cell)]
         return out
 
     # ---- the reference lines under every dataset ---------------------------------------------
@@ -109,6 +110,14 @@ class Layout:
         return {"baseline": first.baseline, "baseline_values": first.baseline_values,
                 "floor": random_floor(n_candidates), "stats": first.payload.get("dataset_stats", {}),
                 "caption": first.payload["splits"]["test"]["caption"], "seeds": sorted({r.run.seed for r in found})}
+
+
+def _valid(cell: CellGroup) -> str:
+    """Mean ± sd over seeds of the best validation score each run selected its epoch by."""
+    scores = [r.training["best_score"] for r in cell.results if "best_score" in r.training]
+    if not scores:
+        return ""
+    return f"{np.mean(scores):.4f}" + (f" ± {np.std(scores, ddof=1):.4f}" if len(scores) > 1 else "")
 
 
 def _stopping(cell: CellGroup) -> str:
@@ -220,6 +229,8 @@ def _legend(layout: Layout) -> list[str]:
         text.append(f"p-values: paired t-test on {spec.key_metric}, over samples (per-sample values averaged over "
                     "common seeds), then over seeds when there are two or more; `*` marks p < 0.05.")
     if spec.convergence:
+        text.append(f"valid {short(spec.key_metric)}: the best validation score of the last training phase (what "
+                    "the epoch was selected by), mean ± sd over seeds; the metric columns are test.")
         text.append("early stopping: how many of the row's runs early stopping ended (not the epoch cap), and per "
                     "seed the best validation epoch of the last training phase / epochs trained (UR4Rec's joint "
                     "phase, the control's continuation).")

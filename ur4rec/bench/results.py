@@ -105,13 +105,15 @@ def _per_sample(folder: Path) -> dict[str, np.ndarray]:
         return {k: npz[k] for k in npz.files}
 
 
-def collect(spec: TableSpec, runs: list[Run], runs_dir: Path | None = None) -> dict[tuple, CellGroup]:
-    """{(dataset, group, row): CellGroup} with significance filled in, for every planned cell."""
+def collect(spec: TableSpec, runs: list[Run], runs_dir: Path | None = None,
+            exclude: list[Run] = ()) -> dict[tuple, CellGroup]:
+    """{(dataset, group, row): CellGroup} with significance filled in, for every planned cell; the ``exclude``d
+    runs (e.g. results of another config) keep their cell but add nothing to it."""
     cells: dict[tuple, CellGroup] = {}
     for run in runs:
         key = (run.dataset, run.group, run.row)
         cell = cells.setdefault(key, CellGroup(*key))
-        result = load_run(run, runs_dir)
+        result = None if any(run is x for x in exclude) else load_run(run, runs_dir)
         if result is not None:
             cell.results.append(result)
     for dataset, group in {(d, g) for d, g, _ in cells}:

@@ -132,9 +132,9 @@ def plan(spec: TableSpec, datasets: list[str] | None = None, groups: list[str] |
     runs = []
     for dataset in datasets:
         for group in groups:
-            for row in chosen:
-                gin_file = experiments / (row.template.format(dataset=dataset, group=group) + ".gin")
-                for seed in seeds:
+            for seed in seeds:  # seed by seed: a bench stopped early leaves whole seeds (every row) behind it
+                for row in chosen:
+                    gin_file = experiments / (row.template.format(dataset=dataset, group=group) + ".gin")
                     runs.append(resolve(Run(spec.name, dataset, group, row.key, seed, gin_file), limit_users))
     return runs
 

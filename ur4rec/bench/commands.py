@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ur4rec.bench import render, results, runner, speed
-from ur4rec.bench.plan import Run, parse_seeds, plan, seeds_in, split_list
+from ur4rec.bench.plan import Run, parse_seeds, plan, seeds_in, split_list, stale as stale_runs
 from ur4rec.bench.tables import TABLES, get_table
 from ur4rec.errors import UserError
 
@@ -40,9 +40,8 @@ def bench_table(table: str, console: Console, command_line: str, datasets: str |
     for run in outcome.unrunnable:
         console.log(f"[yellow]not run: {runner.describe(run)}: {run.status()}{': ' + run.error if run.error else ''}[/yellow]")
     runs_dir = next((r.runs_dir for r in runs if r.runs_dir is not None), Path("runs"))
-    stale = [r for r in runs if r.relative is not None and r.status() == "changed"]  # a rerun that failed
-    write_table(spec, runs, None, Path(out) if out else runs_dir / "reports",
-                stem(spec.name, datasets, limit_users), command_line, console, exclude=stale)
+    write_table(spec, runs, None, Path(out) if out else runs_dir / "reports",  # stale left: a rerun that failed
+                stem(spec.name, datasets, limit_users), command_line, console, exclude=stale_runs(runs))
     return 1 if outcome.failed else 0
 
 
@@ -64,11 +63,12 @@ def report(runs_dir: str, console: Console, command_line: str, tables: list[str]
                 continue
         runs = plan(spec, split_list(datasets), chosen, None, seed_list, limit_users,
                     Path(experiments) if experiments else None)
-        stale = [r for r in runs if r.relative is not None and r.status_in(root / r.relative) == "changed"]
+        stale = stale_runs(runs, root)
         for run in stale:
             console.log(f"[yellow]{spec.name}: left out {root / run.relative}: its metrics.json is from another config "
                         "of that gin file (`ur4rec bench` reruns it)[/yellow]")
-        finished = {(r.dataset, r.group) for r in runs if r.relative is not None and all(r is not x for x in stale)
+        left_out = {id(r) for r in stale}
+        finished = {(r.dataset, r.group) for r in runs if r.relative is not None and id(r) not in left_out
                     and results.load_run(r, root) is not None}
         if not finished:
             console.log(f"{spec.name}: no finished runs under {root}")

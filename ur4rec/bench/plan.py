@@ -76,6 +76,12 @@ class Run:
         return "changed" if stamped else "recheck"
 
 
+def stale(runs: list[Run], runs_dir: Path | None = None) -> list[Run]:
+    """The runs whose folder (under ``runs_dir``, default their own) holds results of another config."""
+    return [r for r in runs if r.relative is not None
+            and r.status_in((Path(runs_dir) / r.relative) if runs_dir is not None else r.run_dir) == "changed"]
+
+
 def _metrics_config(folder: Path) -> str | None:
     """The config fingerprint ``ur4rec run`` wrote into metrics.json (runs made outside the bench have no record)."""
     try:

@@ -110,10 +110,11 @@ def collect(spec: TableSpec, runs: list[Run], runs_dir: Path | None = None,
     """{(dataset, group, row): CellGroup} with significance filled in, for every planned cell; the ``exclude``d
     runs (e.g. results of another config) keep their cell but add nothing to it."""
     cells: dict[tuple, CellGroup] = {}
+    left_out = {id(r) for r in exclude}
     for run in runs:
         key = (run.dataset, run.group, run.row)
         cell = cells.setdefault(key, CellGroup(*key))
-        result = None if any(run is x for x in exclude) else load_run(run, runs_dir)
+        result = None if id(run) in left_out else load_run(run, runs_dir)
         if result is not None:
             cell.results.append(result)
     for dataset, group in {(d, g) for d, g, _ in cells}:

@@ -111,6 +111,11 @@ class Phase:
     also_resumes: tuple = ()  # older fingerprints of the same phase whose checkpoints are reused as well
     replay: bool = False  # on resume, re-derive the early-stopping state from the history under this rule
 
+    @property
+    def accepted(self) -> tuple:
+        """Fingerprints whose checkpoints this phase resumes from."""
+        return (self.fingerprint, *self.also_resumes)
+
 
 @dataclass
 class State:
@@ -286,7 +291,7 @@ class EpochTrainer(Trainer):
         saved = self._load(run_dir, "last.pt")
         if saved is None:
             return State()
-        if saved["fingerprint"] not in (phase.fingerprint, *phase.also_resumes):
+        if saved["fingerprint"] not in phase.accepted:
             console.log(f"[yellow]{run_dir / 'last.pt'} belongs to another configuration; {phase.name} starts from scratch[/yellow]")
             return State()
         state = State(**saved["state"])
@@ -305,8 +310,7 @@ class EpochTrainer(Trainer):
     def _restore_best(self, phase: Phase, run_dir, best_weights) -> None:
         if best_weights is None:
             saved = self._load(run_dir, "best.pt")
-            best_weights = saved["model"] if saved and saved["fingerprint"] in (phase.fingerprint, *phase.also_resumes) \
-                else None
+            best_weights = saved["model"] if saved and saved["fingerprint"] in phase.accepted else None
         if best_weights is not None:
             phase.module.load_state_dict(best_weights)
 
@@ -352,10 +356,10 @@ class Supervised(EpochTrainer):
                          lr_by_prefix)
         self.n_candidates, self.monitor = n_candidates, monitor
 
-    def model_fingerprint(self, model, loss, data, seed, extra: dict | None = None) -> str:
+    def model_fingerprint(self, model, loss, data, seed, extra: dict | None = None, trainer: dict | None = None) -> str:
         """Everything the trained weights depend on: model, loss, data, trainer, seed, plus ``extra`` inputs."""
         return fingerprint({"model": str(model), "loss": [type(loss).__name__, vars(loss)], "data": data.key,
-                            "trainer": self.params(), "seed": seed, **(extra or {})})
+                            "trainer": self.params() if trainer is None else trainer, "seed": seed, **(extra or {})})
 
     def trajectory_fingerprint(self, model, loss, data, seed, extra: dict | None = None) -> str:
         """``model_fingerprint`` without the stopping rule, in the trainer and in ``extra['config']``: the resume
@@ -363,8 +367,7 @@ class Supervised(EpochTrainer):
         extra = dict(extra or {})
         if "config" in extra:
             extra["config"] = without_stopping_rule(extra["config"])
-        return fingerprint({"model": str(model), "loss": [type(loss).__name__, vars(loss)], "data": data.key,
-                            "trainer": self.trajectory_params(), "seed": seed, **extra})
+        return self.model_fingerprint(model, loss, data, seed, extra, trainer=self.trajectory_params())
 
     def fit(self, model, loss, data, make_batch, validate, run_dir, seed, console, inputs=None) -> dict:
         training = TrainingRows(data)

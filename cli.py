@@ -206,6 +206,8 @@ def bench(table: str = typer.Argument(..., help="table2, table3, table5, table6,
           rows: Optional[str] = typer.Option(None, "--rows", help="comma list of row keys, e.g. base,kar (default: all)"),
           seeds: str = typer.Option("0", "--seeds", help="e.g. 0 or 0,1,2 or 0-2"),
           limit_users: Optional[int] = typer.Option(None, "--limit-users", help="quick version: first N users only"),
+          max_epochs: Optional[int] = typer.Option(None, "--max-epochs",
+                                                   help="quick version: every training phase stops after N epochs"),
           dry_run: bool = typer.Option(False, "--dry-run", help="list the runs and their gin files; run nothing"),
           jobs: int = typer.Option(1, "--jobs", "-j", min=1,
                                    help="runs at once, each with cores/jobs threads"),
@@ -216,11 +218,12 @@ def bench(table: str = typer.Argument(..., help="table2, table3, table5, table6,
     """Run every missing run of a paper table (one subprocess each, resumable) and print/write the table."""
     def step():
         from ur4rec.bench import commands
+        from ur4rec.bench.plan import Quick
 
         if table == "speed":
             return commands.bench_speed(console, only, dry_run, out)
         return commands.bench_table(table, console, "ur4rec " + shlex.join(sys.argv[1:]), datasets, backbones, rows,
-                                    seeds, limit_users, dry_run, out, experiments, jobs)
+                                    seeds, Quick(limit_users, max_epochs), dry_run, out, experiments, jobs)
 
     code = _guard(debug, [], step)
     if code:
@@ -234,15 +237,17 @@ def report(runs_dir: str = typer.Argument(..., help="the runs folder, e.g. runs"
            backbones: Optional[str] = typer.Option(None, "--backbones", help="comma list (default: all)"),
            seeds: Optional[str] = typer.Option(None, "--seeds", help="default: every seed found"),
            limit_users: Optional[int] = typer.Option(None, "--limit-users", help="the runs of bench --limit-users N"),
+           max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="the runs of bench --max-epochs N"),
            out: Optional[str] = typer.Option(None, "--out", help="folder for the Markdown/CSV/PNG (default RUNS_DIR/reports)"),
            experiments: Optional[str] = typer.Option(None, "--experiments", hidden=True),
            debug: bool = DEBUG) -> None:
     """Print/write the paper tables from finished runs under RUNS_DIR, without running anything."""
     def step():
         from ur4rec.bench import commands
+        from ur4rec.bench.plan import Quick
 
         return commands.report(runs_dir, console, "ur4rec " + shlex.join(sys.argv[1:]), table or None, datasets,
-                               backbones, seeds, limit_users, out, experiments)
+                               backbones, seeds, Quick(limit_users, max_epochs), out, experiments)
 
     code = _guard(debug, [], step)
     if code:

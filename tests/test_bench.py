@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 import ur4rec.components  # noqa: F401
 from conftest import write_ml1m
 from ur4rec.bench import commands, render, runner
-from ur4rec.bench.plan import RECORD, Run, available_datasets, parse_seeds, plan
+from ur4rec.bench.plan import RECORD, Quick, Run, available_datasets, parse_seeds, plan, resolve
+from ur4rec.bench.plan import _value as value
 from ur4rec.bench.results import CellGroup, RunResult
 from ur4rec.bench.subset import FirstUsers
 from ur4rec.bench.tables import get_table
@@ -58,7 +59,7 @@ def test_plan_names_gin_files_folders_and_missing_rows(experiments):
     assert runs["base"].status() == "todo" and runs["bert"].status() == "no gin file"
     assert runs["base"].run_dir == Path("runs") / "base" / "ml-1m" / "seed0"  # experiment_name of a file outside gin/
     assert runs["base"].command()[-2:] == ["-b", "SEED=0"]
-    limited = {r.row: r for r in tiny_plan(experiments, limit_users=5)}["base"]
+    limited = {r.row: r for r in tiny_plan(experiments, quick=Quick(users=5))}["base"]
     assert limited.run_dir.parts[1].startswith("base+")  # another config: another folder
     assert limited.config != runs["base"].config
     assert parse_seeds("0-2,5") == [0, 1, 2, 5]
@@ -66,6 +67,26 @@ def test_plan_names_gin_files_folders_and_missing_rows(experiments):
         parse_seeds("one")
     with pytest.raises(ConfigError, match="no row"):
         plan(get_table("table2"), ["tiny"], ["dlcm"], ["nope"], [0], experiments=experiments)
+
+
+def test_max_epochs_caps_every_training_phase_of_a_real_row():
+    import gin
+
+    from ur4rec.config import load
+
+    gin_file = GIN_DIR / "experiments" / "table2" / "ml-100k" / "prm" / "ur4rec.gin"
+    full = resolve(Run("table2", "ml-100k", "prm", "ur4rec", 0, gin_file))
+    quick = resolve(Run("table2", "ml-100k", "prm", "ur4rec", 0, gin_file), Quick(epochs=2))
+    assert not full.error and not quick.error
+    assert quick.config != full.config and quick.relative != full.relative  # never counts as the full run
+    load([gin_file], quick.all_bindings)
+    for phase in ("trainers.Supervised", "pretrainers.Retriever"):  # Base (and joint: no epochs of its own), pre-training
+        assert value(gin.query_parameter(f"{phase}.epochs")) == 2, phase
+    with pytest.raises(ValueError, match="no value bound"):
+        gin.query_parameter("joint/trainers.Supervised.epochs")
+    assert commands.stem("table2", "ml-100k", Quick(50, 2)) == "table2_ml-100k_first50users_max2epochs"
+    with pytest.raises(ConfigError, match="--max-epochs"):
+        Quick(epochs=0)
 
 
 def test_dry_run_runs_nothing(experiments):

@@ -12,20 +12,20 @@ from rich.console import Console
 from rich.table import Table
 
 from ur4rec.bench import render, results, runner, speed
-from ur4rec.bench.plan import Run, parse_seeds, plan, seeds_in, split_list, stale as stale_runs
+from ur4rec.bench.plan import Quick, Run, parse_seeds, plan, seeds_in, split_list, stale as stale_runs
 from ur4rec.bench.tables import TABLES, get_table
 from ur4rec.errors import UserError
 
 
 def bench_table(table: str, console: Console, command_line: str, datasets: str | None = None,
                 backbones: str | None = None, rows: str | None = None, seeds: str = "0",
-                limit_users: int | None = None, dry_run: bool = False, out: str | None = None,
+                quick: Quick = Quick(), dry_run: bool = False, out: str | None = None,
                 experiments: str | None = None, jobs: int = 1) -> int:
     """Run every missing run of ``table`` (``jobs`` at a time) and write the table; the exit code (1 if a run
     failed)."""
     spec = get_table(table)
     runs = plan(spec, split_list(datasets), split_list(backbones), split_list(rows), parse_seeds(seeds),
-                limit_users, Path(experiments) if experiments else None)
+                quick, Path(experiments) if experiments else None)
     if dry_run:
         console.print(runs_table(runs, f"{spec.title}: {len(runner.unique(runs))} runs (dry run: nothing is run)"))
         return 0
@@ -41,13 +41,13 @@ def bench_table(table: str, console: Console, command_line: str, datasets: str |
         console.log(f"[yellow]not run: {runner.describe(run)}: {run.status()}{': ' + run.error if run.error else ''}[/yellow]")
     runs_dir = next((r.runs_dir for r in runs if r.runs_dir is not None), Path("runs"))
     write_table(spec, runs, None, Path(out) if out else runs_dir / "reports",  # stale left: a rerun that failed
-                stem(spec.name, datasets, limit_users), command_line, console, exclude=stale_runs(runs))
+                stem(spec.name, datasets, quick), command_line, console, exclude=stale_runs(runs))
     return 1 if outcome.failed else 0
 
 
 def report(runs_dir: str, console: Console, command_line: str, tables: list[str] | None = None,
            datasets: str | None = None, backbones: str | None = None, seeds: str | None = None,
-           limit_users: int | None = None, out: str | None = None, experiments: str | None = None) -> int:
+           quick: Quick = Quick(), out: str | None = None, experiments: str | None = None) -> int:
     """Write each table from the finished runs under ``runs_dir``; runs nothing. 1 if nothing was found."""
     root = Path(runs_dir)
     if not root.is_dir():
@@ -61,7 +61,7 @@ def report(runs_dir: str, console: Console, command_line: str, tables: list[str]
             chosen = [g for g in chosen if g in spec.groups] or None
             if chosen is None:
                 continue
-        runs = plan(spec, split_list(datasets), chosen, None, seed_list, limit_users,
+        runs = plan(spec, split_list(datasets), chosen, None, seed_list, quick,
                     Path(experiments) if experiments else None)
         stale = stale_runs(runs, root)
         for run in stale:
@@ -75,7 +75,7 @@ def report(runs_dir: str, console: Console, command_line: str, tables: list[str]
             continue
         runs = [r for r in runs if (r.dataset, r.group) in finished]  # backbones never run are left out
         write_table(spec, runs, root, Path(out) if out else root / "reports",
-                    stem(spec.name, datasets, limit_users), command_line, console, exclude=stale)
+                    stem(spec.name, datasets, quick), command_line, console, exclude=stale)
         written += 1
     return 0 if written else 1
 
@@ -105,12 +105,9 @@ def bench_speed(console: Console, only: str | None = None, dry_run: bool = False
 
 
 # ---- shared ---------------------------------------------------------------------------------------
-def stem(table: str, datasets: str | None, limit_users: int | None) -> str:
-    """Output file name: table2, table2_ml-100k, table2_ml-100k_first50users, ..."""
-    parts = [table] + (["+".join(split_list(datasets))] if datasets else [])
-    if limit_users is not None:
-        parts.append(f"first{limit_users}users")
-    return "_".join(parts)
+def stem(table: str, datasets: str | None, quick: Quick = Quick()) -> str:
+    """Output file name: table2, table2_ml-100k, table2_ml-100k_first50users_max2epochs, ..."""
+    return "_".join([table] + (["+".join(split_list(datasets))] if datasets else []) + quick.suffix)
 
 
 def write_table(spec, runs: list[Run], runs_dir: Path | None, out_dir: Path, name: str, command_line: str,

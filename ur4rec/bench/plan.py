@@ -33,7 +33,7 @@ class Run:
     row: str  # Row.key
     seed: int
     gin_file: Path
-    bindings: tuple[str, ...] = ()  # besides SEED (e.g. --limit-users)
+    bindings: tuple[str, ...] = ()  # besides SEED (--limit-users, --max-epochs)
     relative: Path | None = None  # <experiment>/<dataset name>/seed<k>, under RUNS_DIR
     runs_dir: Path | None = None  # RUNS_DIR as the gin config sets it (relative to the current directory)
     config: str = ""  # sha256 of gin.config_str()
@@ -121,8 +121,38 @@ def available_datasets(spec: TableSpec, experiments: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
+@dataclass(frozen=True)
+class Quick:
+    """A smaller, faster version of every run of a table, for smoke tests (``--limit-users``, ``--max-epochs``).
+
+    Its bindings give each run another fingerprint and folder, so a quick run never counts as, or resumes, the
+    full run of the same row.
+    """
+    users: int | None = None  # only the first N users of the dataset (datasets.FirstUsers)
+    epochs: int | None = None  # every training phase (Base, pre-training, joint) stops after N epochs at most
+
+    def __post_init__(self):
+        for name in ("users", "epochs"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"--{'limit-users' if name == 'users' else 'max-epochs'} must be a whole number "
+                                  f">= 1, not {value!r}")
+
+    def bindings(self, gin_file: Path) -> list[str]:
+        out = limit_bindings(gin_file, self.users) if self.users is not None else []
+        if self.epochs is not None:
+            out += [f"EPOCHS = {self.epochs}", f"PRETRAIN_EPOCHS = {self.epochs}"]
+        return out
+
+    @property
+    def suffix(self) -> list[str]:
+        """Parts of the output file name: first50users, max2epochs."""
+        return ([f"first{self.users}users"] if self.users is not None else []) + \
+               ([f"max{self.epochs}epochs"] if self.epochs is not None else [])
+
+
 def plan(spec: TableSpec, datasets: list[str] | None = None, groups: list[str] | None = None,
-         rows: list[str] | None = None, seeds: list[int] = (0,), limit_users: int | None = None,
+         rows: list[str] | None = None, seeds: list[int] = (0,), quick: Quick = Quick(),
          experiments: Path | None = None) -> list[Run]:
     """Every run of ``spec`` for the chosen datasets, backbones, rows and seeds, resolved (see ``resolve``)."""
     experiments = Path(experiments) if experiments is not None else GIN_DIR / "experiments"
@@ -141,17 +171,16 @@ def plan(spec: TableSpec, datasets: list[str] | None = None, groups: list[str] |
             for seed in seeds:  # seed by seed: a bench stopped early leaves whole seeds (every row) behind it
                 for row in chosen:
                     gin_file = experiments / (row.template.format(dataset=dataset, group=group) + ".gin")
-                    runs.append(resolve(Run(spec.name, dataset, group, row.key, seed, gin_file), limit_users))
+                    runs.append(resolve(Run(spec.name, dataset, group, row.key, seed, gin_file), quick))
     return runs
 
 
-def resolve(run: Run, limit_users: int | None = None) -> Run:
+def resolve(run: Run, quick: Quick = Quick()) -> Run:
     """Fill in the run's bindings, folder and fingerprint by reading its gin config (no data is read)."""
     if not run.gin_file.is_file():
         return run
     try:
-        if limit_users is not None:
-            run.bindings = tuple(limit_bindings(run.gin_file, limit_users))
+        run.bindings = tuple(quick.bindings(run.gin_file))
         run.relative, run.runs_dir, run.config, run.knowledge, run.from_base = _read_config(
             run.gin_file, run.all_bindings, run.seed)
     except (UserError, RuntimeError, ValueError) as err:

@@ -60,6 +60,8 @@ def test_plan_names_gin_files_folders_and_missing_rows(experiments):
     assert runs["base"].run_dir == Path("runs") / "base" / "ml-1m" / "seed0"  # experiment_name of a file outside gin/
     assert runs["base"].command()[-2:] == ["-b", "SEED=0"]
     limited = {r.row: r for r in tiny_plan(experiments, quick=Quick(users=5))}["base"]
+    untrained = {r.row: r for r in tiny_plan(experiments, quick=Quick(epochs=1))}["base"]
+    assert not untrained.error and untrained.bindings == ()  # nothing trains: nothing to cap, not an error
     assert limited.run_dir.parts[1].startswith("base+")  # another config: another folder
     assert limited.config != runs["base"].config
     assert parse_seeds("0-2,5") == [0, 1, 2, 5]

@@ -141,7 +141,7 @@ class Quick:
     def bindings(self, gin_file: Path) -> list[str]:
         out = limit_bindings(gin_file, self.users) if self.users is not None else []
         if self.epochs is not None:
-            out += [f"EPOCHS = {self.epochs}", f"PRETRAIN_EPOCHS = {self.epochs}"]
+            out += [f"{p} = {self.epochs}" for p in epoch_parameters(gin_file)]
         return out
 
     @property
@@ -200,6 +200,28 @@ def limit_bindings(gin_file: Path, n_users: int) -> list[str]:
     selector = gin.query_parameter("prepare_data.dataset").selector
     return [f"datasets.FirstUsers.inner = @{selector}()", f"datasets.FirstUsers.n_users = {int(n_users)}",
             "prepare_data.dataset = @datasets.FirstUsers()"]
+
+
+# Every phase's epoch bound, as the experiment files bind it (a scoped binding beats the unscoped one).
+EPOCH_PARAMETERS = ("trainers.Supervised.epochs", "base/trainers.Supervised.epochs",
+                    "joint/trainers.Supervised.epochs", "pretrainers.Retriever.epochs")
+
+
+def epoch_parameters(gin_file: Path) -> list[str]:
+    """The epoch bounds that ``gin_file`` binds (a macro binding would fail on files that never use the macro)."""
+    import gin
+
+    from ur4rec.config import load
+
+    load([gin_file], [])
+    bound = []
+    for name in EPOCH_PARAMETERS:
+        try:
+            gin.query_parameter(name)
+        except ValueError:
+            continue
+        bound.append(name)
+    return bound
 
 
 def _read_config(gin_file: Path, bindings: list[str], seed: int) -> tuple[Path, Path, str, str, bool]:

@@ -87,6 +87,7 @@ def test_max_epochs_caps_every_training_phase_of_a_real_row():
     with pytest.raises(ValueError, match="no value bound"):
         gin.query_parameter("joint/trainers.Supervised.epochs")
     assert commands.stem("table2", "ml-100k", Quick(50, 2)) == "table2_ml-100k_first50users_max2epochs"
+    assert "not a result" in Quick(epochs=2).caveat and Quick().caveat is None
     with pytest.raises(ConfigError, match="--max-epochs"):
         Quick(epochs=0)
 

@@ -41,7 +41,7 @@ def bench_table(table: str, console: Console, command_line: str, datasets: str |
         console.log(f"[yellow]not run: {runner.describe(run)}: {run.status()}{': ' + run.error if run.error else ''}[/yellow]")
     runs_dir = next((r.runs_dir for r in runs if r.runs_dir is not None), Path("runs"))
     write_table(spec, runs, None, Path(out) if out else runs_dir / "reports",  # stale left: a rerun that failed
-                stem(spec.name, datasets, quick), command_line, console, exclude=stale_runs(runs))
+                stem(spec.name, datasets, quick), command_line, console, exclude=stale_runs(runs), caveat=quick.caveat)
     return 1 if outcome.failed else 0
 
 
@@ -75,7 +75,7 @@ def report(runs_dir: str, console: Console, command_line: str, tables: list[str]
             continue
         runs = [r for r in runs if (r.dataset, r.group) in finished]  # backbones never run are left out
         write_table(spec, runs, root, Path(out) if out else root / "reports",
-                    stem(spec.name, datasets, quick), command_line, console, exclude=stale)
+                    stem(spec.name, datasets, quick), command_line, console, exclude=stale, caveat=quick.caveat)
         written += 1
     return 0 if written else 1
 
@@ -111,14 +111,16 @@ def stem(table: str, datasets: str | None, quick: Quick = Quick()) -> str:
 
 
 def write_table(spec, runs: list[Run], runs_dir: Path | None, out_dir: Path, name: str, command_line: str,
-                console: Console, exclude: list[Run] = ()) -> list[Path]:
+                console: Console, exclude: list[Run] = (), caveat: str | None = None) -> list[Path]:
     """Collect the runs' results (``exclude``: planned, shown as missing), print the table, write Markdown + CSV
     (+ PNG for a plot)."""
     cells = results.collect(spec, runs, runs_dir, exclude)
     for table in render.rich_tables(spec, cells):
         console.print(table)
     out_dir.mkdir(parents=True, exist_ok=True)
-    header = render.header_lines(command_line)
+    header = render.header_lines(command_line) + ([f"- **{caveat}**"] if caveat else [])
+    if caveat:
+        console.log(f"[yellow]{caveat}[/yellow]")
     paths = [out_dir / f"{name}.md", out_dir / f"{name}.csv"]
     if spec.plot:
         png = out_dir / f"{name}.png"

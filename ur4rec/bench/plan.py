@@ -145,6 +145,13 @@ class Quick:
         return out
 
     @property
+    def caveat(self) -> str | None:
+        """The header line a table made of quick runs carries: its numbers are not results."""
+        parts = ([f"the first {self.users} users only"] if self.users is not None else []) + \
+                ([f"every training phase stopped after {self.epochs} epoch(s) at most"] if self.epochs is not None else [])
+        return f"quick version (a smoke test, not a result): {'; '.join(parts)}" if parts else None
+
+    @property
     def suffix(self) -> list[str]:
         """Parts of the output file name: first50users, max2epochs."""
         return ([f"first{self.users}users"] if self.users is not None else []) + \

@@ -69,7 +69,7 @@ def report(runs_dir: str, console: Console, command_line: str, tables: list[str]
                         "of that gin file (`ur4rec bench` reruns it)[/yellow]")
         left_out = {id(r) for r in stale}
         finished = {(r.dataset, r.group) for r in runs if r.relative is not None and id(r) not in left_out
-                    and results.load_run(r, root) is not None}
+                    and results.finished_folder(r, root) is not None}
         if not finished:
             console.log(f"{spec.name}: no finished runs under {root}")
             continue

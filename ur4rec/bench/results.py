@@ -70,10 +70,16 @@ class CellGroup:
         return [r.training.get("stopped_by") == "early stopping" for r in self.results]
 
 
+def finished_folder(run: Run, runs_dir: Path | None = None) -> Path | None:
+    """The run's folder (under ``runs_dir`` when given) if it holds a metrics.json; reads nothing else."""
+    folder = (Path(runs_dir) / run.relative) if runs_dir is not None and run.relative is not None else run.run_dir
+    return folder if folder is not None and (folder / "metrics.json").is_file() else None
+
+
 def load_run(run: Run, runs_dir: Path | None = None) -> RunResult | None:
     """The finished run's test values, or None when it has no metrics.json."""
-    folder = (Path(runs_dir) / run.relative) if runs_dir is not None and run.relative is not None else run.run_dir
-    if folder is None or not (folder / "metrics.json").is_file():
+    folder = finished_folder(run, runs_dir)
+    if folder is None:
         return None
     payload = json.loads((folder / "metrics.json").read_text())
     rows = [r["ranker"] for r in payload["splits"]["test"]["rows"]]

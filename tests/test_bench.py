@@ -403,6 +403,9 @@ def test_headline_table_shows_spread_tests_against_llm_and_control_and_how_runs_
     assert f"| {0.4:.4f} ± {0.1:.4f} |" in ur_line  # validation best scores 0.3, 0.4, 0.5
     assert "2 of 3" in next(line for line in md.splitlines() if "| +LLM |" in line)  # the epoch-capped seed shows
     assert "p vs +LLM" in md and "p vs Base continued (control)" in md
+    per_seed = md[md.index("Per seed, PRM"):]
+    seed_line = next(line for line in per_seed.splitlines() if line.startswith("| UR4Rec |"))
+    assert seed_line == "| UR4Rec | " + " | ".join(f"{m:.4f} / {0.3 + 0.1 * s:.4f}" for s, m in enumerate(means)) + " |"
     one_seed = results.collect(spec, [r for r in runs if r.seed == 0], tmp_path)
     assert one_seed[("ml-100k", "prm", "ur4rec")].sd("NDCG@10") is None  # one seed: no spread, no seed test
     assert one_seed[("ml-100k", "prm", "ur4rec")].p_versus["llm"][1] is None

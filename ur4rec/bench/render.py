@@ -141,6 +141,7 @@ def markdown(spec: TableSpec, cells: dict[tuple, CellGroup], header: list[str]) 
         out += [f"## {dataset}", ""]
         out += _md_columns(layout, dataset) if spec.groups_as_columns else _md_rows(layout, dataset)
         out += ["", *_notes(layout, dataset), ""]
+        out += _md_per_seed(layout, dataset) if spec.spread else []
     out += _legend(layout)
     out += _provenance(cells)
     return "\n".join(out) + "\n"
@@ -164,6 +165,31 @@ def _md_rows(layout: Layout, dataset: str) -> list[str]:
             lines.append("| " + " | ".join(lead + [row.label, *cells, *layout.test_texts(dataset, group, row.key)]) + " |")
     lines += _md_reference_rows(layout, dataset, spec.groups != ("",), spec.metrics)
     return lines
+
+
+def _md_per_seed(layout: Layout, dataset: str) -> list[str]:
+    """Per backbone, the per-seed numbers behind the mean ± sd cells: test key metric / best validation score."""
+    key = layout.spec.key_metric
+    out = []
+    for group in layout.groups:
+        cells = {row.key: layout.cell(dataset, group, row.key) for row in layout.rows}
+        seeds = sorted({s for c in cells.values() if c is not None for s in c.seeds})
+        if not seeds:
+            continue
+        out += [f"Per seed, {GROUP_LABELS.get(group, group) or dataset}: test {short(key)} / best validation score",
+                "", "| Variant | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|" + "---|" * (len(seeds) + 1)]
+        for row in layout.rows:
+            by_seed = {r.run.seed: r for r in (cells[row.key].results if cells[row.key] is not None else [])}
+            out.append(f"| {row.label} | " + " | ".join(_seed_text(by_seed.get(s), key) for s in seeds) + " |")
+        out.append("")
+    return out
+
+
+def _seed_text(result, key: str) -> str:
+    if result is None:
+        return "—"
+    valid = result.training.get("best_score")
+    return f"{result.values[key].mean():.4f}" + (f" / {valid:.4f}" if valid is not None else "")
 
 
 def _md_columns(layout: Layout, dataset: str) -> list[str]:

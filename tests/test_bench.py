@@ -86,6 +86,8 @@ def test_max_epochs_caps_every_training_phase_of_a_real_row():
         assert value(gin.query_parameter(f"{phase}.epochs")) == 2, phase
     with pytest.raises(ValueError, match="no value bound"):
         gin.query_parameter("joint/trainers.Supervised.epochs")
+    demo = resolve(Run("quickstart", "ml-100k", "", "demo", 0, GIN_DIR / "experiments" / "quickstart.gin"), Quick(epochs=1))
+    assert "joint/trainers.Supervised.epochs = 1" in demo.bindings  # its own joint bound (2) is capped too
     assert commands.stem("table2", "ml-100k", Quick(50, 2)) == "table2_ml-100k_first50users_max2epochs"
     assert "not a result" in Quick(epochs=2).caveat and Quick().caveat is None
     with pytest.raises(ConfigError, match="--max-epochs"):

@@ -139,10 +139,13 @@ class Quick:
                                   f">= 1, not {value!r}")
 
     def bindings(self, gin_file: Path) -> list[str]:
-        out = limit_bindings(gin_file, self.users) if self.users is not None else []
-        if self.epochs is not None:
-            out += [f"{p} = {self.epochs}" for p in epoch_parameters(gin_file)]
-        return out
+        if self.users is None and self.epochs is None:
+            return []
+        from ur4rec.config import load
+
+        load([gin_file], [])  # both helpers read the file's own config
+        out = limit_bindings(self.users) if self.users is not None else []
+        return out + ([f"{p} = {self.epochs}" for p in epoch_parameters()] if self.epochs is not None else [])
 
     @property
     def caveat(self) -> str | None:
@@ -197,30 +200,24 @@ def resolve(run: Run, quick: Quick = Quick()) -> Run:
     return run
 
 
-def limit_bindings(gin_file: Path, n_users: int) -> list[str]:
-    """Bindings that wrap the file's dataset in ``datasets.FirstUsers`` (see ur4rec/bench/subset.py)."""
+def limit_bindings(n_users: int) -> list[str]:
+    """Bindings that wrap the loaded config's dataset in ``datasets.FirstUsers`` (see ur4rec/bench/subset.py)."""
     import gin
 
-    from ur4rec.config import load
-
-    load([gin_file], [])
     selector = gin.query_parameter("prepare_data.dataset").selector
     return [f"datasets.FirstUsers.inner = @{selector}()", f"datasets.FirstUsers.n_users = {int(n_users)}",
             "prepare_data.dataset = @datasets.FirstUsers()"]
 
 
-# Every phase's epoch bound, as the experiment files bind it (a scoped binding beats the unscoped one).
-EPOCH_PARAMETERS = ("trainers.Supervised.epochs", "base/trainers.Supervised.epochs",
-                    "joint/trainers.Supervised.epochs", "pretrainers.Retriever.epochs")
+# Every phase's epoch bound as the experiment files bind it; a scoped one (the quickstart's joint phase) beats
+# the unscoped one, so it is capped too.
+EPOCH_PARAMETERS = ("trainers.Supervised.epochs", "joint/trainers.Supervised.epochs", "pretrainers.Retriever.epochs")
 
 
-def epoch_parameters(gin_file: Path) -> list[str]:
-    """The epoch bounds that ``gin_file`` binds (a macro binding would fail on files that never use the macro)."""
+def epoch_parameters() -> list[str]:
+    """The epoch bounds the loaded config binds (binding a macro instead would fail on files that never use it)."""
     import gin
 
-    from ur4rec.config import load
-
-    load([gin_file], [])
     bound = []
     for name in EPOCH_PARAMETERS:
         try:

@@ -65,7 +65,7 @@ def report(runs_dir: str, console: Console, command_line: str, tables: list[str]
                     Path(experiments) if experiments else None)
         stale = stale_runs(runs, root)
         for run in stale:
-            console.log(f"[yellow]{spec.name}: left out {root / run.relative}: its metrics.json is from another config "
+            console.log(f"[yellow]{spec.name}: left out {run.folder_in(root)}: its metrics.json is from another config "
                         "of that gin file (`ur4rec bench` reruns it)[/yellow]")
         left_out = {id(r) for r in stale}
         finished = {(r.dataset, r.group) for r in runs if r.relative is not None and id(r) not in left_out

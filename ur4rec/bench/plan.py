@@ -44,7 +44,13 @@ class Run:
 
     @property
     def run_dir(self) -> Path | None:
-        return None if self.relative is None else self.runs_dir / self.relative
+        return self.folder_in()
+
+    def folder_in(self, runs_dir: Path | None = None) -> Path | None:
+        """The run's folder under ``runs_dir`` (default: the RUNS_DIR its config names); None if unresolved."""
+        if self.relative is None:
+            return None
+        return (Path(runs_dir) if runs_dir is not None else self.runs_dir) / self.relative
 
     @property
     def all_bindings(self) -> list[str]:
@@ -78,8 +84,7 @@ class Run:
 
 def stale(runs: list[Run], runs_dir: Path | None = None) -> list[Run]:
     """The runs whose folder (under ``runs_dir``, default their own) holds results of another config."""
-    return [r for r in runs if r.relative is not None
-            and r.status_in((Path(runs_dir) / r.relative) if runs_dir is not None else r.run_dir) == "changed"]
+    return [r for r in runs if r.relative is not None and r.status_in(r.folder_in(runs_dir)) == "changed"]
 
 
 def _metrics_config(folder: Path) -> str | None:
@@ -132,11 +137,9 @@ class Quick:
     epochs: int | None = None  # every training phase (Base, pre-training, joint) stops after N epochs at most
 
     def __post_init__(self):
-        for name in ("users", "epochs"):
-            value = getattr(self, name)
+        for option, value in (("--limit-users", self.users), ("--max-epochs", self.epochs)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"--{'limit-users' if name == 'users' else 'max-epochs'} must be a whole number "
-                                  f">= 1, not {value!r}")
+                raise ConfigError(f"{option} must be a whole number >= 1, not {value!r}")
 
     def bindings(self, gin_file: Path) -> list[str]:
         if self.users is None and self.epochs is None:
@@ -147,18 +150,22 @@ class Quick:
         out = limit_bindings(self.users) if self.users is not None else []
         return out + ([f"{p} = {self.epochs}" for p in epoch_parameters()] if self.epochs is not None else [])
 
+    def _parts(self) -> list[tuple[str, str]]:
+        """(file-name part, description) of each cut in use."""
+        return ([(f"first{self.users}users", f"the first {self.users} users only")] if self.users is not None else []) + \
+               ([(f"max{self.epochs}epochs", f"every training phase stopped after {self.epochs} epoch(s) at most")]
+                if self.epochs is not None else [])
+
     @property
     def caveat(self) -> str | None:
         """The header line a table made of quick runs carries: its numbers are not results."""
-        parts = ([f"the first {self.users} users only"] if self.users is not None else []) + \
-                ([f"every training phase stopped after {self.epochs} epoch(s) at most"] if self.epochs is not None else [])
+        parts = [text for _, text in self._parts()]
         return f"quick version (a smoke test, not a result): {'; '.join(parts)}" if parts else None
 
     @property
     def suffix(self) -> list[str]:
         """Parts of the output file name: first50users, max2epochs."""
-        return ([f"first{self.users}users"] if self.users is not None else []) + \
-               ([f"max{self.epochs}epochs"] if self.epochs is not None else [])
+        return [name for name, _ in self._parts()]
 
 
 def plan(spec: TableSpec, datasets: list[str] | None = None, groups: list[str] | None = None,

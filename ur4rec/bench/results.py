@@ -72,7 +72,7 @@ class CellGroup:
 
 def finished_folder(run: Run, runs_dir: Path | None = None) -> Path | None:
     """The run's folder (under ``runs_dir`` when given) if it holds a metrics.json; reads nothing else."""
-    folder = (Path(runs_dir) / run.relative) if runs_dir is not None and run.relative is not None else run.run_dir
+    folder = run.folder_in(runs_dir)
     return folder if folder is not None and (folder / "metrics.json").is_file() else None
 
 

@@ -1,4 +1,8 @@
 """UR4Rec end to end: Base reuse, pre-training (resumable), joint training, ablation rows, fingerprints."""
+import io
+import os
+import threading
+import time
 from functools import partial
 
 import gin
@@ -9,6 +13,7 @@ from rich.console import Console
 
 import ur4rec.components  # noqa: F401
 from conftest import write_ml1m
+from test_locks import hold
 from ur4rec.augment.ur4rec import UR4RecAugmenter
 from ur4rec.backbones.base import BACKBONES
 from ur4rec.config import load
@@ -16,6 +21,7 @@ from ur4rec.data.movielens import MovieLens1M
 from ur4rec.data.pipeline import prepare_data
 from ur4rec.data.protocol import ChronologicalProtocol
 from ur4rec.knowledge import RandomKnowledge
+from ur4rec.locks import LOCK_NAME
 from ur4rec.losses.pretrain import PIM, InfoNCE
 from ur4rec.paths import cache_dir
 from ur4rec.rankers.neural import Neural
@@ -74,6 +80,53 @@ def test_ur4rec_trains_its_base_when_none_is_published(data, tmp_path):
     model.fit(data, tmp_path / "ur", seed=3, console=QUIET)
     assert (tmp_path / "ur" / "base" / "best.pt").is_file()
     assert Neural.base_path(model.base_key(data, 3)).is_file()
+
+
+def release_when_waited_for(fd: int, console: Console, then=lambda: None) -> threading.Thread:
+    """Another process's lock (see test_locks.hold) that ends once ``console`` says it waits for it (at most 60 s
+    from now), with ``then`` done first."""
+    def finish():
+        deadline = time.monotonic() + 60
+        while "waiting for" not in console.file.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        then()
+        os.close(fd)
+
+    thread = threading.Thread(target=finish)
+    thread.start()
+    return thread
+
+
+def test_a_run_waits_for_the_process_training_its_base_and_then_reuses_it(data, tmp_path):
+    base = Neural(PRM, trainer=trainer(), history_len=5, name="PRM")
+    base.fit(data, tmp_path / "base", seed=0, console=QUIET)
+    published = Neural.base_path(base.base_key(data, 0))
+    aside = published.with_name("finished-elsewhere.pt")
+    published.rename(aside)  # as if another process were still training it: no checkpoint, its lock held
+    console = Console(file=io.StringIO(), width=300)
+    thread = release_when_waited_for(hold(published.with_suffix(".lock")), console, then=lambda: aside.rename(published))
+    ur4rec().fit(data, tmp_path / "ur", seed=0, console=console)
+    thread.join()
+    said = console.file.getvalue()
+    assert "waiting for the Base checkpoint" in said and "pid 4242" in said
+    assert "training the Base backbone first" not in said and not (tmp_path / "ur" / "base").exists()
+
+
+def test_a_run_waits_for_the_process_pretraining_its_retriever_and_then_resumes_it(data, tmp_path):
+    Neural(PRM, trainer=trainer(), history_len=5, name="PRM").fit(data, None, seed=0, console=QUIET)
+    first = pretrained(data)
+    (folder,) = (p for p in cache_dir("retrievers").iterdir() if p.is_dir())
+    console = Console(file=io.StringIO(), width=300)
+    thread = release_when_waited_for(hold(folder / LOCK_NAME), console)
+    again = ur4rec()
+    again.model, again.make_batch = again.build(data), BatchMaker(data, 5)
+    key = again._start_from_base(data, None, 0, QUIET)
+    again.pretrain.fit(again.model.augmenter, again.model.backbone, data, again.make_batch, 0, console, key)
+    thread.join()
+    said = console.file.getvalue()
+    assert "waiting for the pre-trained retriever" in said and "pretrain epoch" not in said  # finished: nothing retrained
+    for (name, a), b in zip(first.model.augmenter.state_dict().items(), again.model.augmenter.state_dict().values()):
+        assert torch.equal(a, b), name
 
 
 def test_a_republished_base_with_other_weights_gets_a_new_retriever(data, tmp_path):

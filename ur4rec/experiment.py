@@ -25,6 +25,7 @@ from ur4rec.data.prepared import PreparedDataset
 from ur4rec.device import device_name
 from ur4rec.evaluation import report
 from ur4rec.evaluation.harness import EvalResult, evaluate
+from ur4rec.locks import run_folder_lock
 from ur4rec.paths import GIN_DIR, REPO_ROOT
 from ur4rec.progress import LogLines, file_log, use_console
 from ur4rec.seeding import seed_everything
@@ -88,22 +89,23 @@ def experiment(name: str, rankers: Sequence = gin.REQUIRED, seed: int = 0, runs_
     device_name()  # an unusable compute device fails here, before the run folder is touched
     data = prepare_data(log=console.log)
     run_dir = Path(runs_dir) / name / data.name / f"seed{seed}"
-    save_operative(run_dir)
-    (run_dir / "command.txt").write_text(command + "\n")  # which files and bindings this folder's name stands for
-    results: dict[str, list[EvalResult]] = {"valid": [], "test": []}
-    for ranker in rankers:
-        seed_everything(seed)
-        start = time.perf_counter()
-        with use_console(console):  # knowledge generated/encoded inside a component reports here too
-            ranker.fit(data, run_dir / ranker.name, seed=seed, console=console)
-        fit_s = time.perf_counter() - start
-        for split in ("valid", "test"):
-            res = _evaluate_with_progress(ranker, data, split, console)
-            res.save(run_dir / ranker.name / f"{split}_per_sample.npz")
-            results[split].append(res)
-        console.log(f"{ranker.name}: fitted in {fit_s:.1f}s, test NDCG@10 = {results['test'][-1].means()['NDCG@10']:.4f}")
-    save_operative(run_dir)  # again: now it lists every configurable actually called
-    return _write_report(run_dir, data, results, baseline, console, command, commit, config)
+    with run_folder_lock(run_dir):  # a second process in this folder would overwrite its checkpoints
+        save_operative(run_dir)
+        (run_dir / "command.txt").write_text(command + "\n")  # which files and bindings this folder's name stands for
+        results: dict[str, list[EvalResult]] = {"valid": [], "test": []}
+        for ranker in rankers:
+            seed_everything(seed)
+            start = time.perf_counter()
+            with use_console(console):  # knowledge generated/encoded inside a component reports here too
+                ranker.fit(data, run_dir / ranker.name, seed=seed, console=console)
+            fit_s = time.perf_counter() - start
+            for split in ("valid", "test"):
+                res = _evaluate_with_progress(ranker, data, split, console)
+                res.save(run_dir / ranker.name / f"{split}_per_sample.npz")
+                results[split].append(res)
+            console.log(f"{ranker.name}: fitted in {fit_s:.1f}s, test NDCG@10 = {results['test'][-1].means()['NDCG@10']:.4f}")
+        save_operative(run_dir)  # again: now it lists every configurable actually called
+        return _write_report(run_dir, data, results, baseline, console, command, commit, config)
 
 
 def _evaluate_with_progress(ranker, data: PreparedDataset, split: str, console: Console) -> EvalResult:

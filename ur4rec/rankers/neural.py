@@ -39,6 +39,7 @@ from ur4rec.backbones.base import Backbone, Batch
 from ur4rec.data.prepared import PreparedDataset, Samples
 from ur4rec.device import compute_device
 from ur4rec.errors import ConfigError
+from ur4rec.locks import exclusive
 from ur4rec.losses.base import Loss
 from ur4rec.losses.rec import Listwise
 from ur4rec.rankers.base import RANKERS, Ranker
@@ -123,11 +124,14 @@ class Neural(Ranker):
         if self.pretrain is not None:
             inputs["pretrained"] = self.pretrain.fit(aug, self.model.backbone, data, self.make_batch, seed, console,
                                                      inputs["base"])
-        self.trainer.fit(self.model, self.loss, data, self.make_batch, self._validator(data), run_dir, seed, console,
-                         inputs=inputs)
-        self.model.eval()
-        if aug is None and not self.start_from_base:
-            self._publish_base(data, seed, console)
+        publishes = aug is None and not self.start_from_base
+        # a Base row holds its checkpoint's lock while it trains, so a UR4Rec run of the same key waits for it
+        with self._base_lock(self.base_key(data, seed), console) if publishes else contextlib.nullcontext():
+            self.trainer.fit(self.model, self.loss, data, self.make_batch, self._validator(data), run_dir, seed,
+                             console, inputs=inputs)
+            self.model.eval()
+            if publishes:
+                self._publish_base(data, seed, console)
 
     def _validator(self, data):
         from ur4rec.evaluation import harness  # looked up at call time so tests can interrupt it
@@ -151,6 +155,10 @@ class Neural(Ranker):
 
         return cache_dir("checkpoints") / f"base-{key}.pt"
 
+    def _base_lock(self, key: str, console):
+        return exclusive(self.base_path(key).with_suffix(".lock"), f"the Base checkpoint base-{key}", wait=True,
+                         log=console.log)
+
     def _publish_base(self, data: PreparedDataset, seed: int, console) -> None:
         path = self.base_path(self.base_key(data, seed))
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -162,10 +170,12 @@ class Neural(Ranker):
         key = self.base_key(data, seed)
         path = self.base_path(key)
         if not path.is_file():
-            console.log(f"{self.name}: no Base checkpoint {path.name} yet; training the Base backbone first")
-            base = Neural(self.backbone_cls, None, self.loss, self.base_trainer, self.history_len,
-                          self.eval_batch_size, name=self.name + "/base")
-            base.fit(data, None if run_dir is None else run_dir / "base", seed, console)
+            with self._base_lock(key, console):  # another process may be training it: wait, then reuse
+                if not path.is_file():
+                    console.log(f"{self.name}: no Base checkpoint {path.name} yet; training the Base backbone first")
+                    base = Neural(self.backbone_cls, None, self.loss, self.base_trainer, self.history_len,
+                                  self.eval_batch_size, name=self.name + "/base")
+                    base.fit(data, None if run_dir is None else run_dir / "base", seed, console)
         state = torch.load(path, map_location="cpu", weights_only=True)["backbone"]
         missing, unexpected = self.model.backbone.load_state_dict(state, strict=False)
         extra = [k for k in missing if ".cand_in.proj." not in f".{k}"]

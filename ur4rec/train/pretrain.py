@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from ur4rec.locks import LOCK_NAME, exclusive
 from ur4rec.losses.base import Loss
 from ur4rec.registry import registry
 from ur4rec.train.batches import BatchMaker, TrainingRows, TrainRows
@@ -140,7 +141,10 @@ class RetrieverPretraining(EpochTrainer, Pretrainer):
                       "neg_loss", key, report=report)
         console.log(f"pre-training the retriever ({folder}): M={self.n_negatives} {self.negatives} negatives, "
                     f"objectives {'+'.join(n for n, o in (('CL', self.contrastive), ('PIM', self.matching)) if o)}, alpha {self.alpha}")
-        self.run(phase, folder, seed, console)
+        # two runs sharing this key (e.g. the same seed with another joint lr) would race on its last.pt: the second
+        # waits, then resumes the first one's finished pre-training
+        with exclusive(folder / LOCK_NAME, f"the pre-trained retriever {folder}", wait=True, log=console.log):
+            self.run(phase, folder, seed, console)
         for p in backbone.parameters():
             p.requires_grad_(True)
         self._reset(augmenter, seed)

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from ur4rec.errors import UserError
 
 LOCK_NAME = ".lock"
-_held: dict[str, int] = {}  # resolved lock path -> nesting depth in this process (a lock is re-entrant here)
+_held: dict[str, int] = {}  # resolved lock path -> nesting depth: re-entrant per process (its threads share a lock)
 
 
 class Busy(UserError):

@@ -57,8 +57,10 @@ def test_the_lock_is_reentrant_within_one_process(tmp_path):
     with exclusive(tmp_path / "x.lock", "a"):
         with exclusive(tmp_path / "x.lock", "a", wait=True):  # would block forever if it were not
             pass
+        other = os.open(tmp_path / "x.lock", os.O_RDWR)
         with pytest.raises(BlockingIOError):  # still held by the outer block after the inner one ended
-            fcntl.flock(os.open(tmp_path / "x.lock", os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(other)
 
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):

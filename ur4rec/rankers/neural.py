@@ -124,14 +124,14 @@ class Neural(Ranker):
         if self.pretrain is not None:
             inputs["pretrained"] = self.pretrain.fit(aug, self.model.backbone, data, self.make_batch, seed, console,
                                                      inputs["base"])
-        publishes = aug is None and not self.start_from_base
+        base_key = self.base_key(data, seed) if aug is None and not self.start_from_base else None
         # a Base row holds its checkpoint's lock while it trains, so a UR4Rec run of the same key waits for it
-        with self._base_lock(self.base_key(data, seed), console) if publishes else contextlib.nullcontext():
+        with self._base_lock(base_key, console) if base_key else contextlib.nullcontext():
             self.trainer.fit(self.model, self.loss, data, self.make_batch, self._validator(data), run_dir, seed,
                              console, inputs=inputs)
             self.model.eval()
-            if publishes:
-                self._publish_base(data, seed, console)
+            if base_key:
+                self._publish_base(base_key, console)
 
     def _validator(self, data):
         from ur4rec.evaluation import harness  # looked up at call time so tests can interrupt it
@@ -159,8 +159,8 @@ class Neural(Ranker):
         return exclusive(self.base_path(key).with_suffix(".lock"), f"the Base checkpoint base-{key}", wait=True,
                          log=console.log)
 
-    def _publish_base(self, data: PreparedDataset, seed: int, console) -> None:
-        path = self.base_path(self.base_key(data, seed))
+    def _publish_base(self, key: str, console) -> None:
+        path = self.base_path(key)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         torch.save({"backbone": self.model.backbone.state_dict()}, tmp)
         os.replace(tmp, path)

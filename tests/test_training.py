@@ -1,4 +1,5 @@
 """Training loop: loss goes down, resume after a kill ends with the same weights, augmenters plug in."""
+import shutil
 from functools import partial
 
 import numpy as np
@@ -16,6 +17,7 @@ from ur4rec.data.protocol import ChronologicalProtocol
 from ur4rec.evaluation import harness
 from ur4rec.knowledge import RandomKnowledge
 from ur4rec.losses.rec import Listwise, Pointwise
+from ur4rec.paths import cache_dir
 from ur4rec.rankers.neural import Neural
 from ur4rec.train.batches import BatchMaker, TrainingRows, popularity_rank
 from ur4rec.train.trainer import Supervised
@@ -75,6 +77,7 @@ def test_loss_decreases(data, name, loss):
 def test_resume_after_kill_gives_the_same_weights(data, tmp_path, monkeypatch):
     straight = neural(epochs=3)
     straight.fit(data, tmp_path / "straight", seed=1, console=QUIET)
+    shutil.rmtree(cache_dir("checkpoints"))  # else the second Base row would reuse the first one's weights
 
     real_evaluate, calls = harness.evaluate, {"n": 0}
 
@@ -197,6 +200,7 @@ def test_a_longer_patience_continues_an_early_stopped_run_to_the_weights_of_a_st
     straight = stopping(epochs=10, patience=2)
     straight.fit(data, tmp_path / "straight", seed=0, console=QUIET)
     assert summary(tmp_path / "straight")["epoch"] == 5
+    shutil.rmtree(cache_dir("checkpoints"))  # else `extended` would reuse the published weights of `straight`
 
     ScriptedValidation(monkeypatch, curve[:2])
     stopping(epochs=10, patience=1).fit(data, tmp_path / "run", seed=0, console=QUIET)

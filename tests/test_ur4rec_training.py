@@ -1,5 +1,7 @@
 """UR4Rec end to end: Base reuse, pre-training (resumable), joint training, ablation rows, fingerprints."""
+import hashlib
 import io
+import json
 import os
 import threading
 import time
@@ -80,6 +82,35 @@ def test_ur4rec_trains_its_base_when_none_is_published(data, tmp_path):
     model.fit(data, tmp_path / "ur", seed=3, console=QUIET)
     assert (tmp_path / "ur" / "base" / "best.pt").is_file()
     assert Neural.base_path(model.base_key(data, 3)).is_file()
+
+
+def test_a_base_row_reuses_the_base_that_a_ur4rec_run_trained(data, tmp_path):
+    ur4rec().fit(data, tmp_path / "ur", seed=3, console=QUIET)
+    trained = json.loads((tmp_path / "ur" / "base" / "training.json").read_text())
+    base = Neural(PRM, trainer=trainer(), history_len=5, name="PRM")
+    console = Console(file=io.StringIO(), width=300)
+    base.fit(data, tmp_path / "row", seed=3, console=console)
+    assert not (tmp_path / "row" / "last.pt").exists()  # nothing trained
+    assert "reusing the published Base checkpoint" in console.file.getvalue()
+    summary = json.loads((tmp_path / "row" / "training.json").read_text())
+    assert (summary["best_epoch"], summary["history"]) == (trained["best_epoch"], trained["history"])
+    assert summary["trained_in"] == str(tmp_path / "ur" / "base")
+    published = torch.load(Neural.base_path(base.base_key(data, 3)), weights_only=True)["backbone"]
+    for name, tensor in base.model.backbone.state_dict().items():
+        assert torch.equal(tensor, published[name])
+
+
+def test_a_base_row_trains_when_the_published_checkpoint_is_not_the_one_recorded(data, tmp_path):
+    first = Neural(PRM, trainer=trainer(), history_len=5, name="PRM")
+    first.fit(data, tmp_path / "first", seed=0, console=QUIET)
+    path = Neural.base_path(first.base_key(data, 0))
+    state = torch.load(path, weights_only=True)
+    torch.save({"backbone": {k: v + 1 for k, v in state["backbone"].items()}}, path)  # republished without a record
+    again = Neural(PRM, trainer=trainer(), history_len=5, name="PRM")
+    again.fit(data, tmp_path / "again", seed=0, console=QUIET)
+    assert (tmp_path / "again" / "last.pt").is_file()
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert record["checkpoint_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def release_when_waited_for(fd: int, console: Console, then=lambda: None) -> threading.Thread:

@@ -18,13 +18,17 @@ UR4Rec (Algorithm 1) adds two stages before the joint training of eq. 9::
 The Base checkpoint is a cached artifact (``<cache>/checkpoints/base-<key>.pt``) keyed by the
 backbone, its gin parameters, history window, loss, trainer settings, data and seed: a Base row run
 publishes it, a UR4Rec run with the same key reuses it and otherwise trains it (resumably, in
-``<run>/<ranker>/base``). The joint phase's resume fingerprint covers the whole gin config, the
+``<run>/<ranker>/base``). Beside it, ``base-<key>.json`` holds that training's summary and the
+checkpoint's sha256: a Base row that finds both loads the weights instead of training them again (the
+same key is the same Base configuration), so a Base row after a UR4Rec or control run of its seed costs only
+its scoring. The joint phase's resume fingerprint covers the whole gin config, the
 knowledge vectors' key, the Base key and the pre-trained retriever's key.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -127,11 +131,13 @@ class Neural(Ranker):
         base_key = self.base_key(data, seed) if aug is None and not self.start_from_base else None
         # a Base row holds its checkpoint's lock while it trains, so a UR4Rec run of the same key waits for it
         with self._base_lock(base_key, console) if base_key else contextlib.nullcontext():
-            self.trainer.fit(self.model, self.loss, data, self.make_batch, self._validator(data), run_dir, seed,
-                             console, inputs=inputs)
+            if base_key and self._reuse_base(base_key, run_dir, console):
+                return
+            summary = self.trainer.fit(self.model, self.loss, data, self.make_batch, self._validator(data), run_dir,
+                                       seed, console, inputs=inputs)
             self.model.eval()
             if base_key:
-                self._publish_base(base_key, console)
+                self._publish_base(base_key, summary, run_dir, console)
 
     def _validator(self, data):
         from ur4rec.evaluation import harness  # looked up at call time so tests can interrupt it
@@ -159,12 +165,38 @@ class Neural(Ranker):
         return exclusive(self.base_path(key).with_suffix(".lock"), f"the Base checkpoint base-{key}", wait=True,
                          log=console.log)
 
-    def _publish_base(self, key: str, console) -> None:
+    def _publish_base(self, key: str, summary: dict, run_dir: Path | None, console) -> None:
+        """The checkpoint, then beside it its training summary and the checkpoint's digest (``base-<key>.json``):
+        a Base row that finds both reuses them instead of training the same weights again."""
         path = self.base_path(key)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save({"backbone": self.model.backbone.state_dict()}, tmp)
-        os.replace(tmp, path)
+        _replace(path, lambda tmp: torch.save({"backbone": self.model.backbone.state_dict()}, tmp))
+        record = {"checkpoint_sha256": _sha256(path), "trained_in": None if run_dir is None else str(run_dir),
+                  "training": summary}
+        _replace(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(record, indent=2)))
         console.log(f"{self.name}: Base checkpoint published for reuse as {path}")
+
+    def _reuse_base(self, key: str, run_dir: Path | None, console) -> bool:
+        """Load the published Base of this key (trained by a UR4Rec or control run, or another Base row) and write
+        its training summary as this run's; False when there is none, or its record does not match its bytes."""
+        path = self.base_path(key)
+        record_path = path.with_suffix(".json")
+        if not (path.is_file() and record_path.is_file()):
+            return False
+        record = json.loads(record_path.read_text())
+        if record.get("checkpoint_sha256") != _sha256(path):
+            console.log(f"[yellow]{record_path.name} does not describe {path.name} (republished since?); "
+                        f"training the Base again[/yellow]")
+            return False
+        self.model.backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["backbone"])
+        self.model.eval()
+        training = {**record["training"], "reused_from": str(path), "trained_in": record.get("trained_in")}
+        if run_dir is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "training.json").write_text(json.dumps(training, indent=2))
+        console.log(f"{self.name}: reusing the published Base checkpoint {path.name} (trained in "
+                    f"{record.get('trained_in') or 'memory'}; best validation {training.get('best_score', float('nan')):.4f} "
+                    f"at epoch {training.get('best_epoch', -2) + 1}); delete it and {record_path.name} to train again")
+        return True
 
     def _start_from_base(self, data: PreparedDataset, run_dir: Path | None, seed: int, console) -> str:
         key = self.base_key(data, seed)
@@ -184,7 +216,7 @@ class Neural(Ranker):
         console.log(f"{self.name}: backbone starts from the Base checkpoint {path.name}")
         # The key names the Base configuration; retraining it (another thread count, another machine) can
         # republish other weights under it, so what depends on the weights is keyed on their bytes too.
-        return f"{key}-{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+        return f"{key}-{_sha256(path)[:16]}"
 
     @torch.no_grad()
     def score(self, data: PreparedDataset, batch: Samples) -> np.ndarray:
@@ -200,3 +232,14 @@ class Neural(Ranker):
                 parts.append(self.model(self.make_batch(batch.user[sl], batch.pos[sl], batch.candidates[sl])).float())
         self.model.train(was_training)
         return torch.cat(parts).cpu().double().numpy()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _replace(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file and rename: a kill mid-write never leaves a broken file."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)

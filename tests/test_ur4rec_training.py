@@ -111,6 +111,10 @@ def test_a_base_row_trains_when_the_published_checkpoint_is_not_the_one_recorded
     assert (tmp_path / "again" / "last.pt").is_file()
     record = json.loads(path.with_suffix(".json").read_text())
     assert record["checkpoint_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_suffix(".json").write_text("{not json")  # a damaged record: train, do not fail
+    third = Neural(PRM, trainer=trainer(), history_len=5, name="PRM")
+    third.fit(data, tmp_path / "third", seed=0, console=QUIET)
+    assert (tmp_path / "third" / "last.pt").is_file()
 
 
 def release_when_waited_for(fd: int, console: Console, then=lambda: None) -> threading.Thread:

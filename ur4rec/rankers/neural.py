@@ -182,20 +182,24 @@ class Neural(Ranker):
         record_path = path.with_suffix(".json")
         if not (path.is_file() and record_path.is_file()):
             return False
-        record = json.loads(record_path.read_text())
+        try:
+            record = json.loads(record_path.read_text())
+            training = {**record["training"], "reused_from": str(path), "trained_in": record.get("trained_in")}
+            best = f"best validation {training['best_score']:.4f} at epoch {training['best_epoch'] + 1}"
+        except (ValueError, KeyError, TypeError):
+            console.log(f"[yellow]{record_path} is not a Base training record; training the Base again[/yellow]")
+            return False
         if record.get("checkpoint_sha256") != _sha256(path):
             console.log(f"[yellow]{record_path.name} does not describe {path.name} (republished since?); "
                         f"training the Base again[/yellow]")
             return False
         self.model.backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["backbone"])
         self.model.eval()
-        training = {**record["training"], "reused_from": str(path), "trained_in": record.get("trained_in")}
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "training.json").write_text(json.dumps(training, indent=2))
         console.log(f"{self.name}: reusing the published Base checkpoint {path.name} (trained in "
-                    f"{record.get('trained_in') or 'memory'}; best validation {training.get('best_score', float('nan')):.4f} "
-                    f"at epoch {training.get('best_epoch', -2) + 1}); delete it and {record_path.name} to train again")
+                    f"{record.get('trained_in') or 'memory'}; {best}); delete it and {record_path.name} to train again")
         return True
 
     def _start_from_base(self, data: PreparedDataset, run_dir: Path | None, seed: int, console) -> str:

@@ -378,9 +378,10 @@ def test_headline_table_shows_spread_tests_against_llm_and_control_and_how_runs_
     from ur4rec.evaluation.significance import paired_t_test
 
     spec = get_table("headline")
-    assert [r.key for r in spec.rows] == ["base", "llm", "ur4rec", "continued"] and spec.versus == ("llm", "continued")
+    assert [r.key for r in spec.rows] == ["base", "llm", "ur4rec", "continued", "decay"]
+    assert spec.versus == ("llm", "continued", "decay")
     rng = np.random.default_rng(0)
-    shift = {"base": 0.0, "llm": 0.01, "ur4rec": 0.05, "continued": 0.02}
+    shift = {"base": 0.0, "llm": 0.01, "ur4rec": 0.05, "continued": 0.02, "decay": 0.03}
     runs, values = [], {}
     for row in spec.rows:
         for seed in (0, 1, 2):
@@ -411,6 +412,9 @@ def test_headline_table_shows_spread_tests_against_llm_and_control_and_how_runs_
     one_seed = results.collect(spec, [r for r in runs if r.seed == 0], tmp_path)
     assert one_seed[("ml-100k", "prm", "ur4rec")].sd("NDCG@10") is None  # one seed: no spread, no seed test
     assert one_seed[("ml-100k", "prm", "ur4rec")].p_versus["llm"][1] is None
+    no_decay = results.collect(spec, [r for r in runs if r.row != "decay"], tmp_path)  # a control not run yet
+    assert "lr decay" not in render.markdown(spec, no_decay, [])  # neither its row nor an empty p column
+    assert "p vs Base, lr decay on plateau (control)" in md
 
 
 def test_report_leaves_out_a_run_whose_results_are_from_another_config(experiments, tmp_path):

@@ -243,3 +243,49 @@ def test_checkpoints_keyed_with_the_stopping_rule_still_resume(data, tmp_path, m
     again = ScriptedValidation(monkeypatch, [])
     stopping(epochs=2, patience=5).fit(data, tmp_path / "run", seed=0, console=QUIET)
     assert again.calls == 0  # finished: nothing retrained
+
+
+def scripted_phase(scores):
+    """A one-weight phase whose validation score at epoch e is scores[e]."""
+    torch.manual_seed(0)
+    module = torch.nn.Linear(2, 1)
+    at = {}
+
+    def rows(epoch):
+        at["epoch"] = epoch
+        return list(range(4))
+
+    def loss(rows, sl):
+        return (module(torch.ones(len(rows[sl]), 2)) - 3).pow(2).mean()
+
+    from ur4rec.train.trainer import Phase
+    return Phase("train", module, list(module.parameters()), rows, loss,
+                 lambda: {"NDCG@10": scores[at["epoch"]]}, "NDCG@10", "fp", replay=True)
+
+
+PLATEAUS = [0.1, 0.2, 0.2, 0.15, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]
+
+
+def test_plateau_decay_lowers_the_lr_after_each_stall():
+    t = Supervised(epochs=50, batch_size=2, lr=1e-2, patience=5, lr_decay=0.5, lr_decay_patience=2)
+    summary = t.run(scripted_phase(PLATEAUS), None, 0, Console(quiet=True))
+    # stalls of 2 and 4 epochs after epoch 4's best halve the lr; the 5th stalled epoch stops the run
+    assert [h["lr"] for h in summary["history"]] == [1e-2] * 4 + [5e-3] * 3 + [2.5e-3] * 2 + [1.25e-3]
+    assert summary["stopped_by"] == "early stopping" and summary["best_epoch"] == 4
+    assert "lr_decay" not in Supervised().params()  # unset: fingerprints and Base keys as before the option
+    with pytest.raises(ValueError, match="lr_decay"):
+        Supervised(lr_decay=1.5)
+
+
+def test_a_longer_patience_continues_a_decayed_run_like_a_straight_one(tmp_path):
+    def run(folder, patience):
+        t = Supervised(epochs=50, batch_size=2, lr=1e-2, patience=patience, lr_decay=0.5, lr_decay_patience=2)
+        return t.run(scripted_phase(PLATEAUS), folder, 0, Console(quiet=True))
+
+    run(tmp_path / "a", 4)  # stops on its 4th stalled epoch, where the lr also halves
+    continued, straight = run(tmp_path / "a", 6), run(tmp_path / "b", 6)
+    assert len(continued["history"]) == len(straight["history"]) == 11
+    assert [h["lr"] for h in continued["history"]] == [h["lr"] for h in straight["history"]]
+    last = [torch.load(tmp_path / f / "last.pt", weights_only=True) for f in ("a", "b")]
+    assert all(torch.equal(last[0]["model"][k], last[1]["model"][k]) for k in last[1]["model"])
+    assert last[0]["optimizer"]["param_groups"][0]["lr"] == last[1]["optimizer"]["param_groups"][0]["lr"]

@@ -73,12 +73,17 @@ class Layout:
         sd = cell.sd(metric) if self.spec.spread else None
         return self.plain(mean) + ("" if sd is None else f" ± {sd:.4f}")
 
+    def versus_run(self) -> tuple:
+        """The rows every row is tested against that have finished runs: a control not run yet adds no empty column."""
+        return tuple(key for key in self.spec.versus
+                     if any(r == key and c.results for (_, _, r), c in self.cells.items()))
+
     def test_columns(self) -> list[str]:
         """Columns after the metrics: p-values (and for tables that ask for it, how the runs stopped)."""
         cols = []
         if self.spec.base_row:
             cols.append(f"p vs {self.spec.row(self.spec.base_row).label}")
-        cols += [f"p vs {self.spec.row(key).label}" for key in self.spec.versus]
+        cols += [f"p vs {self.spec.row(key).label}" for key in self.versus_run()]
         if self.spec.method_row:
             cols.append("p vs best baseline")
         if self.spec.convergence:
@@ -90,7 +95,7 @@ class Layout:
         out = []
         if self.spec.base_row:
             out.append("" if cell is None else _pair(cell.p_base, cell.p_base_seeds))
-        out += ["" if cell is None else _pair(*cell.p_versus.get(key, (None, None))) for key in self.spec.versus]
+        out += ["" if cell is None else _pair(*cell.p_versus.get(key, (None, None))) for key in self.versus_run()]
         if self.spec.method_row:
             best = "" if cell is None or cell.best_row is None else \
                 f"{_pair(cell.p_best, cell.p_best_seeds)} ({self.spec.row(cell.best_row).label})"

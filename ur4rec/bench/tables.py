@@ -91,6 +91,7 @@ HEADLINE_ROWS = (
     Row("llm", "+LLM", "table2/{dataset}/{group}/llm"),
     Row("ur4rec", "UR4Rec", "table2/{dataset}/{group}/ur4rec"),
     Row("continued", "Base continued (control)", "controls/{dataset}/{group}/base-continued"),
+    Row("decay", "Base, lr decay on plateau (control)", "controls/{dataset}/{group}/base-decay"),
 )
 
 FIG4_ROWS = tuple(Row(f"k{k}", f"K={k}", f"fig4/{{dataset}}/{{group}}/k{k}") for k in (2, 4, 8, 16, 32))
@@ -110,7 +111,7 @@ TABLES = {
                         paper_table="table5"),
     "headline": TableSpec("headline", "UR4Rec against Base, +LLM and more training, over seeds (MAP@10, NDCG@10)",
                           HEADLINE_ROWS, ("prm", "gru4rec"), ("MAP@10", "NDCG@10"), base_row="base",
-                          versus=("llm", "continued"), spread=True, convergence=True),
+                          versus=("llm", "continued", "decay"), spread=True, convergence=True),
     "fig4": TableSpec("fig4", "Figure 4: NDCG@10 of UR4Rec against the number of proxies K", FIG4_ROWS,
                       ("prm", "gru4rec"), ("NDCG@10",), groups_as_columns=True, plot=True),
 }

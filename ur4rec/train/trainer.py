@@ -148,7 +148,8 @@ class EpochTrainer(Trainer):
 
     def __init__(self, epochs: int = 20, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.01,
                  patience: int = 3, samples_per_epoch: int | None = None, grad_clip: float | None = 5.0,
-                 precision: str = "float32", lr_by_prefix: dict | None = None):
+                 precision: str = "float32", lr_by_prefix: dict | None = None, lr_decay: float | None = None,
+                 lr_decay_patience: int = 2):
         if epochs < 1 or batch_size < 1 or patience < 1:
             raise ValueError(f"{type(self).__name__}: epochs, batch_size and patience must be >= 1 "
                              f"(got {epochs}, {batch_size}, {patience})")
@@ -160,6 +161,19 @@ class EpochTrainer(Trainer):
         # e.g. {'augmenter.': 1e-3, 'cand_in.': 1e-3}: parts new to a phase that starts from a trained
         # model (UR4Rec's joint phase) can learn faster than the weights it starts from
         self.lr_by_prefix = dict(lr_by_prefix or {})
+        if lr_decay is not None and not (0 < lr_decay < 1 and lr_decay_patience >= 1):
+            raise ValueError(f"{type(self).__name__}: lr_decay must be in (0, 1) and lr_decay_patience >= 1 "
+                             f"(got {lr_decay}, {lr_decay_patience})")
+        # a one-phase Base at a constant lr leaves what a lower lr would still gain to any method that
+        # continues from it at a lower lr; the plateau decay gives Base that gain itself
+        self.lr_decay, self.lr_decay_patience = lr_decay, lr_decay_patience
+
+    def decays_after(self, bad_epochs: int) -> bool:
+        """Plateau decay: every ``lr_decay_patience``-th epoch in a row without a better validation score.
+
+        A function of the early-stopping counter alone, so a resumed or replayed run decays where a straight
+        run did (the decayed lr itself travels in the optimizer's state)."""
+        return self.lr_decay is not None and bad_epochs > 0 and bad_epochs % self.lr_decay_patience == 0
 
     def autocast(self, module: torch.nn.Module | None = None):
         """bf16 autocast of forward passes ('bfloat16'; weights and optimizer stay fp32), else a no-op.
@@ -174,6 +188,8 @@ class EpochTrainer(Trainer):
         p = dict(vars(self))
         if not p["lr_by_prefix"]:  # unset: the same fingerprints (and Base keys) as before the option existed
             del p["lr_by_prefix"]
+        if p["lr_decay"] is None:  # likewise
+            del p["lr_decay"], p["lr_decay_patience"]
         return p
 
     def trajectory_params(self) -> dict:
@@ -219,10 +235,18 @@ class EpochTrainer(Trainer):
                 self._save(run_dir, "best.pt", {"fingerprint": phase.fingerprint, "model": best_weights})
             else:
                 state.bad_epochs += 1
+            lr = optimizer.param_groups[0]["lr"]
             state.epoch = epoch + 1
             state.done = state.bad_epochs >= self.patience or state.epoch >= self.epochs
+            if self.decays_after(state.bad_epochs):  # a finished run too: a longer patience continues from here
+                for group in optimizer.param_groups:
+                    group["lr"] *= self.lr_decay
+                if not state.done:
+                    console.log(f"{phase.name}: {state.bad_epochs} epochs without a better {phase.monitor}; "
+                                f"lr x {self.lr_decay} -> {optimizer.param_groups[0]['lr']:.3g}")
             shown = {k: v for k, v in metrics.items() if k in (phase.report or (phase.monitor,))}
-            state.history.append({"epoch": epoch, **train, **{f"valid {k}": v for k, v in shown.items()}})
+            state.history.append({"epoch": epoch, **train, **({"lr": lr} if self.lr_decay else {}),
+                                  **{f"valid {k}": v for k, v in shown.items()}})
             self._save(run_dir, "last.pt", {"fingerprint": phase.fingerprint, "model": phase.module.state_dict(),
                                             "optimizer": optimizer.state_dict(), "state": vars(state)})
             valid = " ".join(f"{k} {v:.4f}" for k, v in shown.items())
@@ -351,9 +375,9 @@ class Supervised(EpochTrainer):
     def __init__(self, epochs: int = 20, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.01,
                  patience: int = 3, samples_per_epoch: int | None = None, n_candidates: int | None = None,
                  monitor: str = "NDCG@10", grad_clip: float | None = 5.0, precision: str = "float32",
-                 lr_by_prefix: dict | None = None):
+                 lr_by_prefix: dict | None = None, lr_decay: float | None = None, lr_decay_patience: int = 2):
         super().__init__(epochs, batch_size, lr, weight_decay, patience, samples_per_epoch, grad_clip, precision,
-                         lr_by_prefix)
+                         lr_by_prefix, lr_decay, lr_decay_patience)
         self.n_candidates, self.monitor = n_candidates, monitor
 
     def model_fingerprint(self, model, loss, data, seed, extra: dict | None = None, trainer: dict | None = None) -> str:

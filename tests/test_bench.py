@@ -428,3 +428,25 @@ def test_report_leaves_out_a_run_whose_results_are_from_another_config(experimen
     md = (out / "table2_tiny.md").read_text()
     assert "| KAR | — | — | — | — |" in md  # not the old config's numbers
     assert "| DLCM | Base | 0." in md
+
+
+def test_terminal_table_keeps_the_row_labels_whole_on_a_narrow_console(tmp_path):
+    import io
+
+    from rich.console import Console as RichConsole
+
+    from ur4rec.bench import results
+
+    spec = get_table("headline")
+    runs = []
+    for row in spec.rows:
+        run = Run("headline", "ml-100k", "gru4rec", row.key, 0, Path("x.gin"), relative=Path(row.key) / "seed0")
+        write_finished_run(tmp_path / run.relative, "GRU4Rec", np.linspace(0, 1, 50), "early stopping", 3, 5)
+        runs.append(run)
+    out = io.StringIO()
+    console = RichConsole(file=out, width=110, force_terminal=False)
+    for table in render.rich_tables(spec, results.collect(spec, runs, tmp_path)):
+        console.print(table)
+    text = out.getvalue()
+    assert "GRU4Rec" in text and "Base continued (control)" in text and "Base, lr decay on plateau (control)" in text
+    assert "…" not in text  # numbers wrap rather than lose digits

@@ -311,10 +311,14 @@ def rich_tables(spec: TableSpec, cells: dict[tuple, CellGroup]) -> list[Table]:
         lines = _md_columns(layout, dataset) if spec.groups_as_columns else _md_rows(layout, dataset)
         head = [c.strip() for c in lines[0].strip("|").split("|")]
         table = Table(title=f"{spec.title} — {dataset}", caption="\n".join(_notes(layout, dataset)), header_style="bold")
+        rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines[2:]]
         for i, col in enumerate(head):
-            table.add_column(col, justify="left" if i < 2 else "right", no_wrap=i >= 2)
-        for line in lines[2:]:
-            cells_ = [c.strip() for c in line.strip().strip("|").split("|")]
+            # a narrow console squeezes the widest columns first; the labels must survive whole, numbers may wrap
+            label = i < 2
+            width = min(36, max([len(col), *(len(r[i]) for r in rows if i < len(r))])) if label else None
+            table.add_column(col, justify="left" if label else "right", no_wrap=label, min_width=width,
+                             overflow="ellipsis" if label else "fold")
+        for cells_ in rows:
             reference = any(c.endswith("(reference)") or c == "random floor" for c in cells_)
             table.add_row(*cells_, style="dim" if reference else None)
         tables.append(table)

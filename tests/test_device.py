@@ -1,11 +1,11 @@
-"""The compute device: how it is chosen, and (on a machine with a GPU) UR4Rec end to end on it."""
+"""The compute device: how it is chosen, the LLM's 'auto' dtype, and (on a machine with a GPU) UR4Rec end to end on it."""
 import numpy as np
 import pytest
 import torch
 
 import ur4rec.components  # noqa: F401
 from test_ur4rec_training import QUIET, data, ur4rec  # noqa: F401  (data is a fixture)
-from ur4rec.device import compute_device, device_name
+from ur4rec.device import compute_device, cpuinfo_bf16, device_name, native_bf16, resolve_dtype
 from ur4rec.errors import ConfigError
 from ur4rec.train.batches import BatchMaker
 
@@ -56,3 +56,24 @@ def test_an_unusable_device_stops_a_run_before_its_folder_is_written(tmp_path, m
     with pytest.raises(ConfigError, match="not a torch device"):
         experiment("x", runs_dir=str(tmp_path / "runs"))
     assert not (tmp_path / "runs").exists()
+
+
+def test_cpu_flags_decide_native_bf16(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor : 0\nflags : fpu sse2 avx2 fma\n")
+    assert not cpuinfo_bf16(info)
+    info.write_text("processor : 0\nflags : fpu avx2 avx512f avx512_bf16\n")
+    assert cpuinfo_bf16(info)
+    info.write_text("flags : fpu amx_tile amx_bf16\n")
+    assert cpuinfo_bf16(info)
+    assert not cpuinfo_bf16(tmp_path / "absent")
+
+
+@pytest.mark.skipif(not cpuinfo_bf16.__defaults__[0].is_file(), reason="no /proc/cpuinfo")
+def test_torch_probe_and_kernel_flags_agree_on_this_cpu():
+    assert native_bf16() == cpuinfo_bf16()
+
+
+def test_auto_dtype_is_bf16_only_where_the_cpu_has_it():
+    assert resolve_dtype("auto") == ("bfloat16" if native_bf16() else "float32")
+    assert resolve_dtype("float32") == "float32" and resolve_dtype("bfloat16") == "bfloat16"

@@ -2,6 +2,7 @@
 import pytest
 
 from tiny_models import tiny_llama_dir
+from ur4rec.device import resolve_dtype
 from ur4rec.errors import UserError
 from ur4rec.generation.lean import LeanLlama, shared_prefix
 from ur4rec.generation.llms import LLMS, HFCausalLM
@@ -112,6 +113,6 @@ def test_the_gin_files_pick_the_engine_and_keep_the_settings(files, engine):
         llm = gin.query_parameter("%LLM").scoped_configurable_fn()
         assert type(llm) is engine
         assert (llm.model, llm.batch_size, llm.dtype, llm.repetition_penalty) == (
-            "smollm2-135m-instruct", 64, "bfloat16", 1.15)
+            "smollm2-135m-instruct", 64, resolve_dtype("auto"), 1.15)
     finally:
         gin.clear_config()

@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tiny_models import tiny_llama_dir
+from ur4rec.device import resolve_dtype
 from ur4rec.errors import UserError
 from ur4rec.generation.llms import LLMS, HFCausalLM, LLMServerError, MetadataText, OpenAICompatible
 from ur4rec.generation.prompts import Prompt
@@ -59,6 +60,16 @@ def test_int8_dynamic_quantises_every_linear_and_keys_its_texts_apart(tiny_dir):
         HFCausalLM(model=str(tiny_dir), dtype="bfloat16", quantize="int8-dynamic")
     with pytest.raises(UserError, match="quantize"):
         HFCausalLM(model=str(tiny_dir), quantize="int4")
+
+
+def test_auto_dtype_keys_texts_as_the_dtype_it_resolves_to(tiny_dir):
+    auto = HFCausalLM(model=str(tiny_dir), dtype="auto")
+    chosen = resolve_dtype("auto")
+    assert auto.dtype == chosen and auto.params() == HFCausalLM(model=str(tiny_dir), dtype=chosen).params()
+    other = "float32" if chosen == "bfloat16" else "bfloat16"
+    assert auto.params() != HFCausalLM(model=str(tiny_dir), dtype=other).params()
+    with pytest.raises(UserError, match="dtype"):
+        HFCausalLM(model=str(tiny_dir), dtype="bf16")
 
 
 def test_metadata_backend_returns_metadata():

@@ -1,4 +1,5 @@
-"""Where a ranker's model trains and scores: the CPU unless a binding or $UR4REC_DEVICE names a GPU.
+"""Where a ranker's model trains and scores: the CPU unless a binding or $UR4REC_DEVICE names a GPU; and whether
+this CPU computes bf16 natively (the LLM's 'auto' dtype).
 
 The device is an execution detail like the thread count: it is not part of any run fingerprint or cache
 key (weights trained on a GPU differ in rounding, as they do with another thread count, and whatever is
@@ -7,6 +8,8 @@ keyed on weights is keyed on their bytes). Each run records the device it used i
 from __future__ import annotations
 
 import os
+from functools import lru_cache
+from pathlib import Path
 
 import gin
 import torch
@@ -37,3 +40,29 @@ def device_name() -> str:
         return device.type
     index = device.index if device.index is not None else torch.cuda.current_device()
     return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@lru_cache(maxsize=1)
+def native_bf16() -> bool:
+    """True when the CPU has bf16 arithmetic in hardware (AVX-512 BF16 or AMX). Without it torch emulates bf16
+    and decoding runs about 4x slower than fp32 (measured on an AVX2-only AMD EPYC: 24 vs 95 tok/s)."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if all(callable(p) for p in probes):
+        return any(p() for p in probes)
+    return cpuinfo_bf16()  # older torch without the probes
+
+
+def cpuinfo_bf16(path: Path = Path("/proc/cpuinfo")) -> bool:
+    """The same question answered from the kernel's CPU flags (False where there is no such file)."""
+    flags = path.read_text().split() if path.is_file() else []
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def resolve_dtype(dtype: str) -> str:
+    """'auto' -> 'bfloat16' where the CPU computes it natively, else 'float32'; any other name unchanged."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if native_bf16() else "float32"

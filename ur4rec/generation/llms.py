@@ -131,6 +131,7 @@ def _dir_id(path: Path) -> str:
 
 
 QUANTIZE = (None, "int8-dynamic")
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @LLMS.register("HF")
@@ -139,7 +140,8 @@ class HFCausalLM(LLMBackend):
 
     ``quantize='int8-dynamic'``: every Linear layer's weights in int8, activations quantised on the fly
     (torch's dynamic quantisation, fp32 elsewhere; ``dtype`` must be float32). Its texts differ from the
-    unquantised model's, so the setting is part of the cache key."""
+    unquantised model's, so the setting is part of the cache key. ``dtype='auto'`` decodes in bf16 where the CPU
+    has it in hardware and in fp32 elsewhere (see ``ur4rec.device.native_bf16``)."""
 
     def __init__(self, model: str = SMOLLM2, gguf_file: str | None = None, batch_size: int = 32,
                  dtype: str = "float32", do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
@@ -147,6 +149,13 @@ class HFCausalLM(LLMBackend):
                  use_chat_template: bool = True, model_id: str | None = None, quantize: str | None = None):
         if quantize not in QUANTIZE:
             raise UserError(f"llms.HF.quantize must be one of {QUANTIZE}, not {quantize!r}")
+        # resolved here, so the cache key names the dtype the texts were decoded in: 'auto' on a bf16 CPU keys
+        # exactly like an explicit 'bfloat16', and texts of the two dtypes never mix
+        from ur4rec.device import resolve_dtype
+
+        dtype = resolve_dtype(dtype)
+        if dtype not in DTYPES:
+            raise UserError(f"llms.HF.dtype must be 'auto' or one of {DTYPES}, not {dtype!r}")
         if quantize and dtype != "float32":
             raise UserError(f"llms.HF.quantize={quantize!r} needs dtype='float32' (got {dtype!r}): dynamic int8 "
                             "quantisation computes in fp32 around its int8 matmuls")

@@ -1,4 +1,5 @@
 """Training loop: loss goes down, resume after a kill ends with the same weights, augmenters plug in."""
+import os
 import shutil
 from functools import partial
 
@@ -289,3 +290,13 @@ def test_a_longer_patience_continues_a_decayed_run_like_a_straight_one(tmp_path)
     last = [torch.load(tmp_path / f / "last.pt", weights_only=True) for f in ("a", "b")]
     assert all(torch.equal(last[0]["model"][k], last[1]["model"][k]) for k in last[1]["model"])
     assert last[0]["optimizer"]["param_groups"][0]["lr"] == last[1]["optimizer"]["param_groups"][0]["lr"]
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float32"])
+def test_bf16_on_a_cpu_without_bf16_hardware_is_flagged_in_the_log(precision):
+    from ur4rec.device import native_bf16
+
+    console = Console(record=True, width=200, file=open(os.devnull, "w"))
+    Supervised(epochs=1, batch_size=2, lr=1e-2, precision=precision).run(scripted_phase([0.1]), None, 0, console)
+    flagged = "without bf16 hardware" in console.export_text()
+    assert flagged == (precision == "bfloat16" and not native_bf16())

@@ -39,6 +39,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ur4rec.device import native_bf16
 from ur4rec.losses.base import Loss
 from ur4rec.registry import registry
 from ur4rec.train.batches import BatchMaker, TrainingRows
@@ -184,6 +185,13 @@ class EpochTrainer(Trainer):
         device = "cpu" if param is None else param.device.type
         return torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
 
+    def _warn_if_bf16_is_emulated(self, phase: "Phase", console: Console) -> None:
+        param = next(phase.module.parameters(), None)
+        on_cpu = param is None or param.device.type == "cpu"
+        if self.precision == "bfloat16" and on_cpu and not native_bf16():
+            console.log(f"[yellow]{phase.name}: precision 'bfloat16' on a CPU without bf16 hardware (no AVX-512 BF16 "
+                        "or AMX): torch emulates it, so this runs slower than 'float32' would[/yellow]")
+
     def params(self) -> dict:
         p = dict(vars(self))
         if not p["lr_by_prefix"]:  # unset: the same fingerprints (and Base keys) as before the option existed
@@ -221,6 +229,7 @@ class EpochTrainer(Trainer):
     def run(self, phase: Phase, run_dir: Path | None, seed: int, console: Console) -> dict:
         optimizer = torch.optim.AdamW(self.param_groups(phase), lr=self.lr, weight_decay=self.weight_decay)
         state = self._resume(phase, optimizer, run_dir, console)
+        self._warn_if_bf16_is_emulated(phase, console)
         best_weights = None
         while not state.done and state.epoch < self.epochs:
             epoch = state.epoch

@@ -357,8 +357,10 @@ def test_sigterm_to_the_bench_stops_its_runs(tmp_path):
 
 
 # ---- the headline table: spread over seeds, tests against +LLM and the control, how each run stopped ---------
-def write_finished_run(folder: Path, model: str, ndcg: np.ndarray, stopped_by: str, best_epoch: int, epochs: int):
-    """A run folder as `ur4rec run` leaves it, reduced to what the report reads."""
+def write_finished_run(folder: Path, model: str, ndcg: np.ndarray, stopped_by: str, best_epoch: int, epochs: int,
+                       users: np.ndarray | None = None):
+    """A run folder as `ur4rec run` leaves it, reduced to what the report reads (``users``: as runs record them
+    since the test over users; None: a folder from before)."""
     import json
 
     for name in (model, "Popularity"):
@@ -368,7 +370,8 @@ def write_finished_run(folder: Path, model: str, ndcg: np.ndarray, stopped_by: s
                "splits": {"test": {"caption": "test split", "rows": rows}}, "commit": "abc", "command": "ur4rec run x"}
     (folder / "metrics.json").write_text(json.dumps(payload))
     for name, values in ((model, ndcg), ("Popularity", np.zeros_like(ndcg))):
-        np.savez(folder / name / "test_per_sample.npz", **{"NDCG@10": values, "MAP@10": values / 2})
+        extra = {} if users is None else {"_user": users}
+        np.savez(folder / name / "test_per_sample.npz", **{"NDCG@10": values, "MAP@10": values / 2}, **extra)
     (folder / model / "training.json").write_text(json.dumps(
         {"stopped_by": stopped_by, "best_epoch": best_epoch, "epoch": epochs, "best_score": 0.1 * best_epoch}))
 
@@ -450,3 +453,37 @@ def test_terminal_table_keeps_the_row_labels_whole_on_a_narrow_console(tmp_path)
     text = out.getvalue()
     assert "GRU4Rec" in text and "Base continued (control)" in text and "Base, lr decay on plateau (control)" in text
     assert "…" not in text  # numbers wrap rather than lose digits
+
+
+def test_a_test_over_users_joins_the_tables_where_runs_recorded_the_users(tmp_path):
+    import dataclasses
+
+    from ur4rec.bench import results
+    from ur4rec.evaluation.significance import paired_t_test_over_users
+
+    spec = get_table("headline")
+    rng = np.random.default_rng(3)
+    users = np.repeat(np.arange(20), 10)
+    values = {key: np.clip(rng.random(200) * 0.5 + shift, 0, 1) for key, shift in (("base", 0.0), ("llm", 0.02))}
+    runs = []
+    for key in values:
+        for seed in (0, 1):
+            run = Run("headline", "ml-100k", "prm", key, seed, Path("x.gin"), relative=Path(key) / f"seed{seed}")
+            write_finished_run(tmp_path / run.relative, "PRM", values[key] + 0.01 * seed, "early stopping", 2, 4, users)
+            runs.append(run)
+    llm = results.collect(spec, runs, tmp_path)[("ml-100k", "prm", "llm")]
+    averaged = lambda key: values[key] + 0.005  # noqa: E731  (seeds 0 and 1 averaged)
+    assert llm.p_base.users == pytest.approx(paired_t_test_over_users(averaged("llm"), averaged("base"), users))
+    line = next(row for row in render.markdown(spec, results.collect(spec, runs, tmp_path), []).splitlines()
+                if "| +LLM |" in row)
+    assert " / users " in line and line.index(" / users ") < line.index(" / seeds ")
+    old = tmp_path / "old"  # Base from before users were recorded: the test over users is left out, not guessed
+    mixed = []
+    for run in runs:
+        moved = dataclasses.replace(run, relative=Path("old") / run.relative) if run.row == "base" else run
+        if run.row == "base":
+            write_finished_run(tmp_path / moved.relative, "PRM", values["base"] + 0.01 * run.seed, "early stopping", 2, 4)
+        mixed.append(moved)
+    assert old.is_dir()
+    cell = results.collect(spec, mixed, tmp_path)[("ml-100k", "prm", "llm")]
+    assert cell.p_base.users is None and cell.p_base.samples == pytest.approx(llm.p_base.samples)

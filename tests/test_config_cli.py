@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -79,7 +80,8 @@ def test_run_writes_metrics_and_operative_config(tmp_path, monkeypatch):
     names = [r["ranker"] for r in metrics["splits"]["test"]["rows"]]
     assert names == ["Random", "Popularity", "random floor"]
     assert "k_core = 2" in (run_dir / "operative_config.gin").read_text().replace("K_CORE = 2", "k_core = 2")
-    assert (run_dir / "Popularity" / "test_per_sample.npz").is_file()
+    with np.load(run_dir / "Popularity" / "test_per_sample.npz") as saved:  # each sample's user beside its values
+        assert len(saved["_user"]) == len(saved["NDCG@10"]) and len(np.unique(saved["_user"])) > 1
     assert "random floor" in result.output
     scoring = [line for line in result.output.splitlines() if "Popularity: scoring test:" in line]
     assert scoring and "ETA" in scoring[-1]  # not a terminal: a log line instead of the (invisible) bar

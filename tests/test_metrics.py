@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ur4rec.evaluation.metrics import per_sample, pessimistic_rank, random_floor
-from ur4rec.evaluation.significance import paired_t_test
+from ur4rec.evaluation.significance import paired_t_test, paired_t_test_over_users
 
 
 def test_rank_and_metrics_hand_computed():
@@ -56,3 +56,41 @@ def test_paired_t_test():
     a = rng.random(200)
     assert paired_t_test(a, a) == 1.0
     assert paired_t_test(a + 0.2 + 0.01 * rng.random(200), a) < 1e-6
+
+
+def test_the_test_over_users_averages_each_users_samples_first():
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    users = np.repeat(np.arange(30), 10)  # ten targets per user, as in the all-targets protocol
+    a = rng.random(300) + np.repeat(rng.normal(0, 0.3, 30), 10)  # a user effect shared by their samples
+    b = a - 0.03 + rng.normal(0, 0.05, 300)
+    per_user = lambda v: np.array([v[users == u].mean() for u in range(30)])  # noqa: E731
+    expected = stats.ttest_rel(per_user(a), per_user(b)).pvalue
+    shuffled = rng.permutation(300)  # the order of samples does not matter, only who they belong to
+    assert paired_t_test_over_users(a[shuffled], b[shuffled], users[shuffled]) == pytest.approx(expected)
+    assert paired_t_test_over_users(a, b, users) > paired_t_test(a, b)  # 30 users are fewer than 300 samples
+    one_each = np.arange(300)
+    assert paired_t_test_over_users(a, b, one_each) == pytest.approx(paired_t_test(a, b))
+    with pytest.raises(ValueError, match="one user per sample"):
+        paired_t_test_over_users(a, b, users[:10])
+
+
+def test_a_runs_table_gives_the_test_over_users_beside_the_one_over_samples():
+    from ur4rec.evaluation import report
+    from ur4rec.evaluation.harness import EvalResult
+
+    rng = np.random.default_rng(2)
+    users = np.repeat(np.arange(40), 5)
+    base = EvalResult("Popularity", "test", {m: rng.random(200) for m in report.SHOWN}, 200, users)
+    model = EvalResult("PRM", "test", {m: v + 0.05 for m, v in base.values.items()}, 200, users)
+    model.values["NDCG@10"] = base.values["NDCG@10"] + rng.normal(0.02, 0.1, 200)
+    rows = report.rows([base, model], 100, "Popularity")
+    a, b = model.values["NDCG@10"], base.values["NDCG@10"]
+    assert rows[1]["p vs Popularity"] == pytest.approx(paired_t_test(a, b))
+    assert rows[1]["p/users vs Popularity"] == pytest.approx(paired_t_test_over_users(a, b, users))
+    md = report.markdown(rows, "caption")
+    header = md.splitlines()[0]
+    assert header.endswith("| p vs Popularity | p/users vs Popularity |")
+    unknown = EvalResult("PRM", "test", model.values, 200)  # results without users: no test over users
+    assert "p/users vs Popularity" not in report.rows([base, unknown], 100, "Popularity")[1]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from ur4rec.bench.results import CellGroup
+from ur4rec.bench.results import CellGroup, PValues
 from ur4rec.bench.tables import GROUP_LABELS, TableSpec
 from ur4rec.evaluation import paper_numbers
 from ur4rec.evaluation.metrics import random_floor
@@ -94,11 +94,11 @@ class Layout:
         cell = self.cell(dataset, group, row)
         out = []
         if self.spec.base_row:
-            out.append("" if cell is None else _pair(cell.p_base, cell.p_base_seeds))
-        out += ["" if cell is None else _pair(*cell.p_versus.get(key, (None, None))) for key in self.versus_run()]
+            out.append("" if cell is None else _tests(cell.p_base))
+        out += ["" if cell is None else _tests(cell.p_versus.get(key, PValues())) for key in self.versus_run()]
         if self.spec.method_row:
             best = "" if cell is None or cell.best_row is None else \
-                f"{_pair(cell.p_best, cell.p_best_seeds)} ({self.spec.row(cell.best_row).label})"
+                f"{_tests(cell.p_best)} ({self.spec.row(cell.best_row).label})"
             out.append(best)
         if self.spec.convergence:
             out += ["", ""] if cell is None or not cell.results else [_valid(cell), _stopping(cell)]
@@ -132,10 +132,12 @@ def _stopping(cell: CellGroup) -> str:
     return f"{sum(cell.early_stopped())} of {len(cell.results)} (best epoch {epochs})"
 
 
-def _pair(p_samples: float | None, p_seeds: float | None) -> str:
-    if p_samples is None:
+def _tests(p: PValues) -> str:
+    """'0.002* / users 0.03* / seeds 0.27': over samples, then users and seeds where those tests exist."""
+    if p.samples is None:
         return ""
-    return p_text(p_samples) + (f" / seeds {p_text(p_seeds)}" if p_seeds is not None else "")
+    return (p_text(p.samples) + (f" / users {p_text(p.users)}" if p.users is not None else "")
+            + (f" / seeds {p_text(p.seeds)}" if p.seeds is not None else ""))
 
 
 # ---- Markdown ---------------------------------------------------------------------------------------
@@ -258,7 +260,9 @@ def _legend(layout: Layout) -> list[str]:
                     "backbone on that metric, paired t-test over samples p < 0.05 (the paper's `*` is kept on its numbers).")
     if layout.test_columns():
         text.append(f"p-values: paired t-test on {spec.key_metric}, over samples (per-sample values averaged over "
-                    "common seeds), then over seeds when there are two or more; `*` marks p < 0.05.")
+                    "common seeds), then over users (each user's differences averaged first: a user's targets are not independent "
+                    "samples, so this p is the more cautious one; shown where the runs recorded each sample's user), "
+                    "then over seeds when there are two or more; `*` marks p < 0.05.")
     if spec.convergence:
         text.append(f"valid {short(spec.key_metric)}: the best validation score of the last training phase (what "
                     "the epoch was selected by), mean ± sd over seeds; the metric columns are test.")
@@ -273,7 +277,7 @@ def _legend(layout: Layout) -> list[str]:
 # ---- CSV ----------------------------------------------------------------------------------------------
 CSV_FIELDS = ("table", "dataset", "group", "row", "label", "metric", "ours", "paper", "mark", "seeds",
               "p_vs_base", "p_vs_base_seeds", "p_vs_best", "p_vs_best_seeds", "best_row", "runs", "sd",
-              "p_vs_others", "early_stopped")
+              "p_vs_others", "early_stopped", "p_vs_base_users", "p_vs_best_users")
 
 
 def csv_text(spec: TableSpec, cells: dict[tuple, CellGroup]) -> str:
@@ -289,12 +293,14 @@ def csv_text(spec: TableSpec, cells: dict[tuple, CellGroup]) -> str:
                 "table": spec.name, "dataset": dataset, "group": group, "row": row, "label": spec.row(row).label,
                 "metric": metric, "ours": "" if mean is None else f"{mean:.6f}",
                 "paper": "" if paper is None else str(paper), "mark": "*" if metric in cell.marks else "",
-                "seeds": " ".join(map(str, cell.seeds)), "p_vs_base": _num(cell.p_base),
-                "p_vs_base_seeds": _num(cell.p_base_seeds), "p_vs_best": _num(cell.p_best),
-                "p_vs_best_seeds": _num(cell.p_best_seeds), "best_row": cell.best_row or "",
+                "seeds": " ".join(map(str, cell.seeds)), "p_vs_base": _num(cell.p_base.samples),
+                "p_vs_base_seeds": _num(cell.p_base.seeds), "p_vs_best": _num(cell.p_best.samples),
+                "p_vs_best_seeds": _num(cell.p_best.seeds), "best_row": cell.best_row or "",
                 "runs": " ".join(str(r.run.relative) for r in cell.results), "sd": _num(cell.sd(metric)),
-                "p_vs_others": " ".join(f"{k}={_num(a)}/{_num(b)}" for k, (a, b) in cell.p_versus.items()),
-                "early_stopped": f"{sum(cell.early_stopped())}/{len(cell.results)}"})
+                "p_vs_others": " ".join(f"{k}={_num(p.samples)}/{_num(p.seeds)}/{_num(p.users)}"
+                                        for k, p in cell.p_versus.items()),
+                "early_stopped": f"{sum(cell.early_stopped())}/{len(cell.results)}",
+                "p_vs_base_users": _num(cell.p_base.users), "p_vs_best_users": _num(cell.p_best.users)})
     return buf.getvalue()
 
 

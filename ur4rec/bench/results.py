@@ -6,6 +6,8 @@ reference baseline (Popularity) nor the random floor.
 
 Significance, on the table's key metric (NDCG@10) and on each shown metric for the marks:
 - *over samples*: a paired t-test on per-sample values, each averaged over the seeds both rows have;
+- *over users*: the same averaged values, each user's differences averaged first (a user's ~10 targets are not
+  independent samples), when the run folders record each sample's user (runs since this test was added);
 - *over seeds*: a paired t-test on the per-seed means, when both rows have two or more common seeds.
 """
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from ur4rec.bench.plan import Run
 from ur4rec.bench.tables import TableSpec
-from ur4rec.evaluation.significance import paired_t_test
+from ur4rec.evaluation.harness import USER_KEY
+from ur4rec.evaluation.significance import paired_t_test, paired_t_test_over_users
 
 REFERENCE = ("random floor",)
 
@@ -32,6 +36,15 @@ class RunResult:
     baseline_values: dict[str, np.ndarray] | None
     payload: dict
     training: dict = field(default_factory=dict)  # the model's training.json (stopped_by, epoch, best_epoch)
+    users: np.ndarray | None = None  # each test sample's user; None in folders written before it was recorded
+
+
+class PValues(NamedTuple):
+    """One comparison's paired t-tests; None where a test cannot be made (see the module docstring)."""
+
+    samples: float | None = None
+    seeds: float | None = None
+    users: float | None = None
 
 
 @dataclass
@@ -42,11 +55,9 @@ class CellGroup:
     group: str
     row: str
     results: list[RunResult] = field(default_factory=list)
-    p_base: float | None = None  # key metric, over samples
-    p_base_seeds: float | None = None  # key metric, over seeds
-    p_best: float | None = None  # method row only: against the best other row
-    p_best_seeds: float | None = None
-    p_versus: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)  # row -> (samples, seeds)
+    p_base: PValues = PValues()  # key metric
+    p_best: PValues = PValues()  # method row only: against the best other row
+    p_versus: dict[str, PValues] = field(default_factory=dict)  # row -> its tests
     best_row: str | None = None
     marks: set[str] = field(default_factory=set)  # metrics where the method row beats every other row significantly
 
@@ -87,9 +98,10 @@ def load_run(run: Run, runs_dir: Path | None = None) -> RunResult | None:
     models = [r for r in rows if r not in REFERENCE and r != baseline]
     if not models:
         return None
-    values = _per_sample(folder / models[-1])
-    base_values = _per_sample(folder / baseline) if baseline else None
-    return RunResult(run, models[-1], values, baseline or "", base_values, payload, _training(folder / models[-1]))
+    values, users = _per_sample(folder / models[-1])
+    base_values = _per_sample(folder / baseline)[0] if baseline else None
+    return RunResult(run, models[-1], values, baseline or "", base_values, payload, _training(folder / models[-1]),
+                     users)
 
 
 def _training(folder: Path) -> dict:
@@ -106,9 +118,11 @@ def _baseline(payload: dict, rows: list[str]) -> str | None:
     return "Popularity" if "Popularity" in rows and len(rows) > 2 else None
 
 
-def _per_sample(folder: Path) -> dict[str, np.ndarray]:
+def _per_sample(folder: Path) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """(metric -> per-sample values, each sample's user or None)."""
     with np.load(folder / "test_per_sample.npz") as npz:
-        return {k: npz[k] for k in npz.files}
+        values = {k: npz[k] for k in npz.files if k != USER_KEY}
+        return values, (npz[USER_KEY] if USER_KEY in npz.files else None)
 
 
 def collect(spec: TableSpec, runs: list[Run], runs_dir: Path | None = None,
@@ -133,7 +147,7 @@ def _test(spec: TableSpec, rows: dict[str, CellGroup]) -> None:
     base = rows.get(spec.base_row) if spec.base_row else None
     for key, cell in rows.items():
         if base is not None and cell is not base:
-            cell.p_base, cell.p_base_seeds = compare(cell, base, metric)
+            cell.p_base = compare(cell, base, metric)
     for other_key in spec.versus:
         other = rows.get(other_key)
         for cell in rows.values():
@@ -147,23 +161,34 @@ def _test(spec: TableSpec, rows: dict[str, CellGroup]) -> None:
         return
     best = max(others, key=lambda c: c.mean(metric))
     method.best_row = best.row
-    method.p_best, method.p_best_seeds = compare(method, best, metric)
+    method.p_best = compare(method, best, metric)
     for m in spec.metrics:  # the paper's "*": better than every baseline, significantly (p < 0.05)
         top = max(others, key=lambda c: c.mean(m))
-        p, _ = compare(method, top, m)
+        p = compare(method, top, m).samples
         if p is not None and p < 0.05 and method.mean(m) > top.mean(m):
             method.marks.add(m)
 
 
-def compare(a: CellGroup, b: CellGroup, metric: str) -> tuple[float | None, float | None]:
-    """(p over samples, p over seeds) of a paired t-test of ``a`` against ``b`` on their common seeds."""
+def compare(a: CellGroup, b: CellGroup, metric: str) -> PValues:
+    """Paired t-tests of ``a`` against ``b`` on their common seeds: over samples, over seeds, over users."""
     common = sorted(set(a.seeds) & set(b.seeds))
     if not common:
-        return None, None
-    va = [r.values[metric] for r in a.results if r.run.seed in common]
-    vb = [r.values[metric] for r in b.results if r.run.seed in common]
+        return PValues()
+    ra = [r for r in a.results if r.run.seed in common]
+    rb = [r for r in b.results if r.run.seed in common]
+    va, vb = [r.values[metric] for r in ra], [r.values[metric] for r in rb]
     if any(x.shape != y.shape for x, y in zip(va, vb)):
-        return None, None  # different evaluation sets (e.g. another EVAL_TARGETS_PER_USER): not paired
-    p_samples = paired_t_test(np.mean(va, axis=0), np.mean(vb, axis=0))
+        return PValues()  # different evaluation sets (e.g. another EVAL_TARGETS_PER_USER): not paired
+    mean_a, mean_b = np.mean(va, axis=0), np.mean(vb, axis=0)
     p_seeds = paired_t_test(np.array([x.mean() for x in va]), np.array([y.mean() for y in vb])) if len(common) > 1 else None
-    return p_samples, p_seeds
+    users = _common_users(ra + rb)
+    p_users = None if users is None else paired_t_test_over_users(mean_a, mean_b, users)
+    return PValues(paired_t_test(mean_a, mean_b), p_seeds, p_users)
+
+
+def _common_users(results: list[RunResult]) -> np.ndarray | None:
+    """The samples' users when every run recorded the same ones (same evaluation set), else None."""
+    users = [r.users for r in results]
+    if any(u is None for u in users) or any(not np.array_equal(u, users[0]) for u in users[1:]):
+        return None
+    return users[0]

@@ -9,6 +9,8 @@ import numpy as np
 from ur4rec.data.prepared import PreparedDataset
 from ur4rec.evaluation.metrics import per_sample, pessimistic_rank
 
+USER_KEY = "_user"  # beside the metric arrays in a *_per_sample.npz; no metric name starts with "_"
+
 
 @dataclass
 class EvalResult:
@@ -16,13 +18,15 @@ class EvalResult:
     split: str
     values: dict[str, np.ndarray]  # metric -> [S] per-sample values
     n_samples: int
+    users: np.ndarray | None = None  # [S] the user of each sample (for the test over users)
 
     def means(self) -> dict[str, float]:
         return {k: float(v.mean()) for k, v in self.values.items()}
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **self.values)
+        extra = {} if self.users is None else {USER_KEY: self.users}
+        np.savez_compressed(path, **self.values, **extra)
 
 
 def evaluate(ranker, data: PreparedDataset, split: str, batch_size: int = 512, progress=None) -> EvalResult:
@@ -38,4 +42,4 @@ def evaluate(ranker, data: PreparedDataset, split: str, batch_size: int = 512, p
         ranks[idx] = pessimistic_rank(scores, batch.label)
         if progress:
             progress(len(idx))
-    return EvalResult(ranker.name, split, per_sample(ranks), len(samples))
+    return EvalResult(ranker.name, split, per_sample(ranks), len(samples), np.asarray(samples.user))

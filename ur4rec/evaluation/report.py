@@ -5,11 +5,12 @@ from rich.table import Table
 
 from ur4rec.evaluation.harness import EvalResult
 from ur4rec.evaluation.metrics import random_floor
-from ur4rec.evaluation.significance import paired_t_test
+from ur4rec.evaluation.significance import paired_t_test, paired_t_test_over_users
 
 SHOWN = ("MAP@1", "MAP@5", "MAP@10", "MAP@20", "NDCG@1", "NDCG@5", "NDCG@10", "NDCG@20", "HR@10", "MRR")
 TERMINAL = SHOWN[:8]  # the paper's columns; files keep all of SHOWN
 TEST_METRIC = "NDCG@10"
+P_COLUMNS = ("p vs ", "p/users vs ")  # over samples (the paper's test), over users (see evaluation.significance)
 
 
 def format_p(p: float) -> str:
@@ -25,7 +26,10 @@ def rows(results: list[EvalResult], n_candidates: int, baseline: str | None) -> 
     for res in results:
         row = {"ranker": res.ranker, **{m: res.means()[m] for m in SHOWN}}
         if base is not None and res is not base:
-            row[f"p vs {baseline}"] = paired_t_test(res.values[TEST_METRIC], base.values[TEST_METRIC])
+            a, b = res.values[TEST_METRIC], base.values[TEST_METRIC]
+            row[f"p vs {baseline}"] = paired_t_test(a, b)
+            if res.users is not None and base.users is not None and (res.users == base.users).all():
+                row[f"p/users vs {baseline}"] = paired_t_test_over_users(a, b, res.users)
         out.append(row)
     floor = random_floor(n_candidates)
     out.append({"ranker": "random floor", **{m: floor[m] for m in SHOWN}})
@@ -34,9 +38,10 @@ def rows(results: list[EvalResult], n_candidates: int, baseline: str | None) -> 
 
 def rich_table(table_rows: list[dict], title: str, caption: str) -> Table:
     table = Table(title=title, caption=caption, header_style="bold", padding=(0, 1))
-    columns = ["ranker", *TERMINAL] + sorted({k for r in table_rows for k in r if k.startswith("p vs")})
+    columns = ["ranker", *TERMINAL] + _p_columns(table_rows)
     for col in columns:
-        header = col.replace("MAP@", "M@").replace("NDCG@", "N@").replace("p vs ", f"p({TEST_METRIC}) vs ")
+        header = (col.replace("MAP@", "M@").replace("NDCG@", "N@").replace("p vs ", f"p({TEST_METRIC}) vs ")
+                  .replace("p/users vs ", f"p({TEST_METRIC}, users) vs "))
         table.add_column(header, justify="left" if col == "ranker" else "right", no_wrap=True)
     best = {m: max(r[m] for r in table_rows) for m in SHOWN}
     for r in table_rows:
@@ -45,7 +50,7 @@ def rich_table(table_rows: list[dict], title: str, caption: str) -> Table:
             v = r.get(col)
             if v is None:
                 cells.append("")
-            elif col.startswith("p vs"):
+            elif col.startswith(P_COLUMNS):
                 cells.append(format_p(v))
             else:
                 cells.append(f"[bold]{v:.3f}[/bold]" if v == best[col] else f"{v:.3f}")
@@ -54,10 +59,16 @@ def rich_table(table_rows: list[dict], title: str, caption: str) -> Table:
 
 
 def markdown(table_rows: list[dict], caption: str) -> str:
-    columns = ["ranker", *SHOWN] + sorted({k for r in table_rows for k in r if k.startswith("p vs")})
+    columns = ["ranker", *SHOWN] + _p_columns(table_rows)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in table_rows:
-        cells = [r["ranker"]] + [("" if r.get(c) is None else (format_p(r[c]) if c.startswith("p vs") else f"{r[c]:.4f}"))
+        cells = [r["ranker"]] + [("" if r.get(c) is None else (format_p(r[c]) if c.startswith(P_COLUMNS) else f"{r[c]:.4f}"))
                                  for c in columns[1:]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\n{caption}\n"
+
+
+def _p_columns(table_rows: list[dict]) -> list[str]:
+    """The p-value columns, each baseline's test over samples first, then its test over users."""
+    keys = {k for r in table_rows for k in r if k.startswith(P_COLUMNS)}
+    return sorted(keys, key=lambda k: (k.split(" vs ", 1)[1], k.startswith("p/users")))

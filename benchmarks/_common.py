@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +15,12 @@ def header(title: str) -> list[str]:
                             text=True).stdout.strip()
     import torch
 
+    from ur4rec.device import machine_description
+
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     return [f"# {title}", "",
             f"- command: `{' '.join([Path(sys.executable).name] + sys.argv)}`",
-            f"- machine: {platform.node()}, {os.cpu_count()} cores ({platform.machine()}), "
+            f"- machine: {machine_description()}, "
             f"this process pinned to cores {affinity}, torch threads {torch.get_num_threads()}, "
             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
             f"- commit: {commit}", ""]

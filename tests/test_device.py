@@ -1,4 +1,6 @@
 """The compute device: how it is chosen, the LLM's 'auto' dtype, and (on a machine with a GPU) UR4Rec end to end on it."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -77,3 +79,14 @@ def test_torch_probe_and_kernel_flags_agree_on_this_cpu():
 def test_auto_dtype_is_bf16_only_where_the_cpu_has_it():
     assert resolve_dtype("auto") == ("bfloat16" if native_bf16() else "float32")
     assert resolve_dtype("float32") == "float32" and resolve_dtype("bfloat16") == "bfloat16"
+
+
+def test_the_machine_line_names_the_cpu_and_its_bf16(tmp_path):
+    from ur4rec.device import cpu_model, machine_description
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\nflags\t\t: avx2\n")
+    assert cpu_model(info) == "AMD EPYC 9B14"
+    line = machine_description()
+    assert f"{os.cpu_count()} cores" in line and cpu_model() in line
+    assert line.endswith("bf16 in hardware: yes)" if native_bf16() else "bf16 in hardware: no)")

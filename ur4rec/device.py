@@ -8,6 +8,7 @@ keyed on weights is keyed on their bytes). Each run records the device it used i
 from __future__ import annotations
 
 import os
+import platform
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,6 +60,22 @@ def cpuinfo_bf16(path: Path = Path("/proc/cpuinfo")) -> bool:
     """The same question answered from the kernel's CPU flags (False where there is no such file)."""
     flags = path.read_text().split() if path.is_file() else []
     return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def cpu_model(path: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name ('AMD EPYC', 'Intel(R) Xeon(R) Processor'), else what ``platform`` knows."""
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine_description() -> str:
+    """For run records and results files: machines of one kind differ in CPU, and with it in speed and bf16."""
+    bf16 = "yes" if native_bf16() else "no"
+    return f"{platform.node()}, {os.cpu_count()} cores ({platform.machine()}, {cpu_model()}, bf16 in hardware: {bf16})"
 
 
 def resolve_dtype(dtype: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ur4rec.config import config_fingerprint, save_operative
 from ur4rec.data.pipeline import prepare_data
 from ur4rec.data.prepared import PreparedDataset
-from ur4rec.device import device_name
+from ur4rec.device import device_name, machine_description
 from ur4rec.evaluation import report
 from ur4rec.evaluation.harness import EvalResult, evaluate
 from ur4rec.locks import run_folder_lock
@@ -126,7 +125,7 @@ def _evaluate_with_progress(ranker, data: PreparedDataset, split: str, console: 
 def _write_report(run_dir: Path, data: PreparedDataset, results, baseline: str, console: Console, command: str,
                   commit: str, config: str) -> dict:
     payload = {"dataset": data.name, "dataset_stats": data.stats["filtered"], "protocol": data.params,
-               "machine": f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'})",
+               "machine": machine_description(),
                "device": device_name(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                "commit": commit, "command": command, "config": config, "splits": {}}
     md = [f"# {run_dir}\n", f"command: `{command}`  \ncommit: {payload['commit']}  \nmachine: {payload['machine']}, "

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import platform
 from pathlib import Path
 
 import numpy as np
 from rich.table import Table
 
 from ur4rec.bench.results import CellGroup, PValues
+from ur4rec.device import machine_description
 from ur4rec.bench.tables import GROUP_LABELS, TableSpec
 from ur4rec.evaluation import paper_numbers
 from ur4rec.evaluation.metrics import random_floor
@@ -367,5 +366,5 @@ def plot(spec: TableSpec, cells: dict[tuple, CellGroup], path: Path) -> bool:
 def header_lines(command: str) -> list[str]:
     from ur4rec.experiment import git_commit
 
-    return [f"- command: `{command}`", f"- machine: {platform.node()}, {os.cpu_count()} cores ({platform.machine()})",
+    return [f"- command: `{command}`", f"- machine: {machine_description()}",
             f"- commit: {git_commit()}"]

@@ -94,3 +94,5 @@ def test_a_runs_table_gives_the_test_over_users_beside_the_one_over_samples():
     assert header.endswith("| p vs Popularity | p/users vs Popularity |")
     unknown = EvalResult("PRM", "test", model.values, 200)  # results without users: no test over users
     assert "p/users vs Popularity" not in report.rows([base, unknown], 100, "Popularity")[1]
+    one_each = [EvalResult(r.ranker, "test", r.values, 200, np.arange(200)) for r in (base, model)]
+    assert "p/users vs Popularity" not in report.rows(one_each, 100, "Popularity")[1]  # the same test twice

@@ -187,8 +187,9 @@ def compare(a: CellGroup, b: CellGroup, metric: str) -> PValues:
 
 
 def _common_users(results: list[RunResult]) -> np.ndarray | None:
-    """The samples' users when every run recorded the same ones (same evaluation set), else None."""
+    """The samples' users when every run recorded the same ones (same evaluation set) and some user has several
+    samples (with one each, the test over users is the test over samples), else None."""
     users = [r.users for r in results]
     if any(u is None for u in users) or any(not np.array_equal(u, users[0]) for u in users[1:]):
         return None
-    return users[0]
+    return users[0] if len(np.unique(users[0])) < len(users[0]) else None

@@ -1,6 +1,7 @@
 """Result tables: a rich table for the terminal and Markdown/CSV for files, always with the floor."""
 from __future__ import annotations
 
+import numpy as np
 from rich.table import Table
 
 from ur4rec.evaluation.harness import EvalResult
@@ -28,7 +29,7 @@ def rows(results: list[EvalResult], n_candidates: int, baseline: str | None) -> 
         if base is not None and res is not base:
             a, b = res.values[TEST_METRIC], base.values[TEST_METRIC]
             row[f"p vs {baseline}"] = paired_t_test(a, b)
-            if res.users is not None and base.users is not None and (res.users == base.users).all():
+            if _clustered(res, base):  # with one sample per user the two tests are the same test
                 row[f"p/users vs {baseline}"] = paired_t_test_over_users(a, b, res.users)
         out.append(row)
     floor = random_floor(n_candidates)
@@ -72,3 +73,10 @@ def _p_columns(table_rows: list[dict]) -> list[str]:
     """The p-value columns, each baseline's test over samples first, then its test over users."""
     keys = {k for r in table_rows for k in r if k.startswith(P_COLUMNS)}
     return sorted(keys, key=lambda k: (k.split(" vs ", 1)[1], k.startswith("p/users")))
+
+
+def _clustered(a: EvalResult, b: EvalResult) -> bool:
+    """Both results know their samples' users, the same ones, and some user has more than one sample."""
+    if a.users is None or b.users is None or not np.array_equal(a.users, b.users):
+        return False
+    return len(np.unique(a.users)) < len(a.users)

@@ -259,8 +259,8 @@ def _legend(layout: Layout) -> list[str]:
                     "backbone on that metric, paired t-test over samples p < 0.05 (the paper's `*` is kept on its numbers).")
     if layout.test_columns():
         text.append(f"p-values: paired t-test on {spec.key_metric}, over samples (per-sample values averaged over "
-                    "common seeds), then over users (each user's differences averaged first: a user's targets are not independent "
-                    "samples, so this p is the more cautious one; shown where the runs recorded each sample's user), "
+                    "common seeds), then over users (each user's differences averaged first, since a user's targets are not "
+                    "independent samples; shown where the runs recorded each sample's user), "
                     "then over seeds when there are two or more; `*` marks p < 0.05.")
     if spec.convergence:
         text.append(f"valid {short(spec.key_metric)}: the best validation score of the last training phase (what "

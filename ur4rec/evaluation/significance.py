@@ -1,8 +1,9 @@
 """Paired t-tests: over per-sample metric values (the paper's significance test, p < 0.05), and over users.
 
 A user has about ten test targets in the all-targets protocol, and their values move together, so the
-per-sample test counts correlated samples as independent and its p-values come out too small. The test
-over users averages each user's paired differences first: one value per user, independent across users."""
+per-sample test counts correlated samples as independent and its p-values can be off (too small when a
+user's differences move together). The test over users averages each user's paired differences first: one
+value per user, independent across users."""
 from __future__ import annotations
 
 import numpy as np

@@ -96,3 +96,13 @@ def test_a_runs_table_gives_the_test_over_users_beside_the_one_over_samples():
     assert "p/users vs Popularity" not in report.rows([base, unknown], 100, "Popularity")[1]
     one_each = [EvalResult(r.ranker, "test", r.values, 200, np.arange(200)) for r in (base, model)]
     assert "p/users vs Popularity" not in report.rows(one_each, 100, "Popularity")[1]  # the same test twice
+
+
+def test_clustered_users_needs_the_same_users_everywhere_and_a_user_with_several_samples():
+    from ur4rec.evaluation.significance import clustered_users
+
+    users = np.repeat(np.arange(4), 3)
+    assert np.array_equal(clustered_users(users, users.copy()), users)
+    assert clustered_users(users, None) is None and clustered_users() is None
+    assert clustered_users(users, users[::-1]) is None  # another evaluation set (or order): not paired by user
+    assert clustered_users(np.arange(12), np.arange(12)) is None  # one sample each: the test over samples again

@@ -22,7 +22,7 @@ import numpy as np
 from ur4rec.bench.plan import Run
 from ur4rec.bench.tables import TableSpec
 from ur4rec.evaluation.harness import USER_KEY
-from ur4rec.evaluation.significance import paired_t_test, paired_t_test_over_users
+from ur4rec.evaluation.significance import clustered_users, paired_t_test, paired_t_test_over_users
 
 REFERENCE = ("random floor",)
 
@@ -181,15 +181,7 @@ def compare(a: CellGroup, b: CellGroup, metric: str) -> PValues:
         return PValues()  # different evaluation sets (e.g. another EVAL_TARGETS_PER_USER): not paired
     mean_a, mean_b = np.mean(va, axis=0), np.mean(vb, axis=0)
     p_seeds = paired_t_test(np.array([x.mean() for x in va]), np.array([y.mean() for y in vb])) if len(common) > 1 else None
-    users = _common_users(ra + rb)
+    users = clustered_users(*(r.users for r in ra + rb))
     p_users = None if users is None else paired_t_test_over_users(mean_a, mean_b, users)
     return PValues(paired_t_test(mean_a, mean_b), p_seeds, p_users)
 
-
-def _common_users(results: list[RunResult]) -> np.ndarray | None:
-    """The samples' users when every run recorded the same ones (same evaluation set) and some user has several
-    samples (with one each, the test over users is the test over samples), else None."""
-    users = [r.users for r in results]
-    if any(u is None for u in users) or any(not np.array_equal(u, users[0]) for u in users[1:]):
-        return None
-    return users[0] if len(np.unique(users[0])) < len(users[0]) else None

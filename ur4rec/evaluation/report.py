@@ -1,12 +1,11 @@
 """Result tables: a rich table for the terminal and Markdown/CSV for files, always with the floor."""
 from __future__ import annotations
 
-import numpy as np
 from rich.table import Table
 
 from ur4rec.evaluation.harness import EvalResult
 from ur4rec.evaluation.metrics import random_floor
-from ur4rec.evaluation.significance import paired_t_test, paired_t_test_over_users
+from ur4rec.evaluation.significance import clustered_users, paired_t_test, paired_t_test_over_users
 
 SHOWN = ("MAP@1", "MAP@5", "MAP@10", "MAP@20", "NDCG@1", "NDCG@5", "NDCG@10", "NDCG@20", "HR@10", "MRR")
 TERMINAL = SHOWN[:8]  # the paper's columns; files keep all of SHOWN
@@ -29,8 +28,9 @@ def rows(results: list[EvalResult], n_candidates: int, baseline: str | None) -> 
         if base is not None and res is not base:
             a, b = res.values[TEST_METRIC], base.values[TEST_METRIC]
             row[f"p vs {baseline}"] = paired_t_test(a, b)
-            if _clustered(res, base):  # with one sample per user the two tests are the same test
-                row[f"p/users vs {baseline}"] = paired_t_test_over_users(a, b, res.users)
+            users = clustered_users(res.users, base.users)
+            if users is not None:
+                row[f"p/users vs {baseline}"] = paired_t_test_over_users(a, b, users)
         out.append(row)
     floor = random_floor(n_candidates)
     out.append({"ranker": "random floor", **{m: floor[m] for m in SHOWN}})
@@ -73,10 +73,3 @@ def _p_columns(table_rows: list[dict]) -> list[str]:
     """The p-value columns, each baseline's test over samples first, then its test over users."""
     keys = {k for r in table_rows for k in r if k.startswith(P_COLUMNS)}
     return sorted(keys, key=lambda k: (k.split(" vs ", 1)[1], k.startswith("p/users")))
-
-
-def _clustered(a: EvalResult, b: EvalResult) -> bool:
-    """Both results know their samples' users, the same ones, and some user has more than one sample."""
-    if a.users is None or b.users is None or not np.array_equal(a.users, b.users):
-        return False
-    return len(np.unique(a.users)) < len(a.users)

@@ -22,6 +22,14 @@ def paired_t_test(a: np.ndarray, b: np.ndarray) -> float:
     return float(stats.ttest_rel(a, b).pvalue)
 
 
+def clustered_users(*users: np.ndarray | None) -> np.ndarray | None:
+    """The samples' users when every result recorded the same ones (one evaluation set) and some user has several
+    samples, else None: with one sample each, the test over users is the test over samples."""
+    if not users or any(u is None for u in users) or any(not np.array_equal(u, users[0]) for u in users[1:]):
+        return None
+    return users[0] if len(np.unique(users[0])) < len(users[0]) else None
+
+
 def paired_t_test_over_users(a: np.ndarray, b: np.ndarray, users: np.ndarray) -> float:
     """The paired t-test on per-user means of ``a - b`` (``users[i]`` is sample i's user)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

@@ -144,6 +144,12 @@ class Trainer:
 TRAINERS = registry("trainers", Trainer)
 
 
+def _weights_device(module: torch.nn.Module | None) -> str:
+    """'cpu' or 'cuda': where ``module``'s weights live ('cpu' for none)."""
+    param = None if module is None else next(module.parameters(), None)
+    return "cpu" if param is None else param.device.type
+
+
 class EpochTrainer(Trainer):
     """The loop's settings; subclasses turn their task into a ``Phase`` and call ``run``."""
 
@@ -181,14 +187,10 @@ class EpochTrainer(Trainer):
 
         It autocasts the device ``module``'s weights live on: a machine with a GPU can still train on the
         CPU, and an autocast of the other device would silently leave every op in fp32."""
-        param = None if module is None else next(module.parameters(), None)
-        device = "cpu" if param is None else param.device.type
-        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+        return torch.autocast(_weights_device(module), dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
 
     def _warn_if_bf16_is_emulated(self, phase: "Phase", console: Console) -> None:
-        param = next(phase.module.parameters(), None)
-        on_cpu = param is None or param.device.type == "cpu"
-        if self.precision == "bfloat16" and on_cpu and not native_bf16():
+        if self.precision == "bfloat16" and _weights_device(phase.module) == "cpu" and not native_bf16():
             console.log(f"[yellow]{phase.name}: precision 'bfloat16' on a CPU without bf16 hardware (no AVX-512 BF16 "
                         "or AMX): torch emulates it, so this runs slower than 'float32' would[/yellow]")
 

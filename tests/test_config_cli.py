@@ -94,3 +94,18 @@ def test_data_stats_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "20 / 120" in result.output.replace(",", "") or "20 /" in result.output
     assert "300" in result.output  # 20 users x 15 interactions before filtering
+
+
+def test_an_auto_dtype_fingerprints_as_what_it_resolves_to_on_this_cpu(tmp_path, monkeypatch):
+    import ur4rec.device
+    from ur4rec.config import config_fingerprint
+
+    def fingerprint_with(bf16: bool, gin_text: str) -> str:
+        monkeypatch.setattr(ur4rec.device, "native_bf16", lambda: bf16)
+        load([write(tmp_path, gin_text)])
+        return config_fingerprint()
+
+    auto = "include 'base.gin'\nLLM_DTYPE = 'auto'\n"
+    assert fingerprint_with(True, auto) != fingerprint_with(False, auto)  # bf16 texts on one CPU, fp32 on the other
+    fixed = "include 'base.gin'\nLLM_DTYPE = 'float32'\n"
+    assert fingerprint_with(True, fixed) == fingerprint_with(False, fixed)

@@ -196,10 +196,20 @@ def required_error(err: Exception, files: Sequence[Path]) -> ConfigError | None:
     return ConfigError(f"{first}. Set it in a gin file or with -b 'name.param = value' (config: {shown}).")
 
 
+_AUTO_DTYPE = re.compile(r"(?im)^[\w/.]*dtype\s*=\s*'auto'\s*$")
+
+
 def config_fingerprint() -> str:
     """sha256 (16 hex) of the whole parsed config: every file and binding, called or not. ``ur4rec run`` stores it
-    in metrics.json and ``ur4rec bench`` compares it, so a run made either way is skipped until its config changes."""
-    return hashlib.sha256(gin.config_str().encode()).hexdigest()[:16]
+    in metrics.json and ``ur4rec bench`` compares it, so a run made either way is skipped until its config changes.
+    A dtype of 'auto' reads the same on every CPU but means bf16 on some and fp32 on others (different LLM texts),
+    so where the config has one, what it resolves to here is hashed too."""
+    from ur4rec.device import resolve_dtype
+
+    text = gin.config_str()
+    if _AUTO_DTYPE.search(text):
+        text += f"\n# dtype 'auto' on this machine: {resolve_dtype('auto')}\n"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def save_operative(run_dir: Path) -> Path:

@@ -1,6 +1,5 @@
 """The compute device: how it is chosen, the LLM's 'auto' dtype, and (on a machine with a GPU) UR4Rec end to end on it."""
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ import torch
 
 import ur4rec.components  # noqa: F401
 from test_ur4rec_training import QUIET, data, ur4rec  # noqa: F401  (data is a fixture)
-from ur4rec.device import compute_device, cpuinfo_bf16, device_name, native_bf16, resolve_dtype
+from ur4rec.device import CPUINFO, compute_device, cpuinfo_bf16, device_name, native_bf16, resolve_dtype
 from ur4rec.errors import ConfigError
 from ur4rec.train.batches import BatchMaker
 
@@ -72,7 +71,7 @@ def test_cpu_flags_decide_native_bf16(tmp_path):
     assert not cpuinfo_bf16(tmp_path / "absent")
 
 
-@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="no /proc/cpuinfo")
+@pytest.mark.skipif(not CPUINFO.is_file(), reason="no /proc/cpuinfo")
 def test_torch_probe_and_kernel_flags_agree_on_this_cpu():
     assert native_bf16() == cpuinfo_bf16()
 

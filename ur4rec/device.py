@@ -46,6 +46,9 @@ def device_name() -> str:
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
+CPUINFO = Path("/proc/cpuinfo")  # the kernel's CPU description (Linux)
+
+
 @lru_cache(maxsize=1)
 def native_bf16() -> bool:
     """True when the CPU has bf16 arithmetic in hardware (AVX-512 BF16 or AMX). Without it torch emulates bf16
@@ -56,13 +59,13 @@ def native_bf16() -> bool:
     return cpuinfo_bf16()  # older torch without the probes
 
 
-def cpuinfo_bf16(path: Path = Path("/proc/cpuinfo")) -> bool:
+def cpuinfo_bf16(path: Path = CPUINFO) -> bool:
     """The same question answered from the kernel's CPU flags (False where there is no such file)."""
     flags = path.read_text().split() if path.is_file() else []
     return any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
-def cpu_model(path: Path = Path("/proc/cpuinfo")) -> str:
+def cpu_model(path: Path = CPUINFO) -> str:
     """The CPU's model name ('AMD EPYC', 'Intel(R) Xeon(R) Processor'), else what ``platform`` knows."""
     if path.is_file():
         for line in path.read_text().splitlines():
